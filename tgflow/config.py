@@ -1,0 +1,167 @@
+"""The one settings object: environment variables (``TGFLOW_…``, nested with ``__``)
+over a TOML file (``./tgflow.toml`` or ``$TGFLOW_CONFIG``)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = "tgflow.toml"
+
+#: Framework360 payment codes -> TotalGest payment-method codes.
+DEFAULT_PAYMENT_METHODS: dict[str, str] = {
+    "stripe": "CC",
+    "card": "CC",
+    "paypal": "PP",
+    "twint": "TW",
+    "invoice": "RE",
+    "bacs": "VB",
+    "bank_transfer": "VB",
+    "cod": "NN",
+}
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("TGFLOW_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+class TotalGestSettings(BaseModel):
+    shop_id: str = ""
+    owner_id: str = ""
+    endpoint: str = Field("", description="bare host such as tg00.bweb.ch, or a full base URL")
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    #: Warehouses whose stock is sellable; ``None`` means all of them.
+    warehouses: list[str] | None = None
+    timeout_seconds: float = 30.0
+
+    @property
+    def base_url(self) -> str:
+        """A bare host means the vendor's standard HTTPS API root."""
+        endpoint = self.endpoint.strip().rstrip("/")
+        if not endpoint:
+            return ""
+        if "://" in endpoint:
+            return endpoint
+        return f"https://{endpoint}/api/v1"
+
+
+class Framework360Settings(BaseModel):
+    base_url: str = ""
+    api_key: SecretStr = SecretStr("")
+    webhook_secret: SecretStr = SecretStr("")
+    timeout_seconds: float = 30.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+
+class TemporalSettings(BaseModel):
+    address: str = "localhost:7233"
+    namespace: str = "default"
+    task_queue: str = "tgflow"
+    #: Web UI root used to print links to workflows.
+    ui_url: str = "http://localhost:8233"
+    api_key: SecretStr | None = None
+    tls_cert_path: str | None = None
+    tls_key_path: str | None = None
+
+
+class OrderExportSettings(BaseModel):
+    #: How many order exports the queue runs at once (protects TotalGest).
+    max_concurrent: int = 10
+    #: How long transient failures keep being retried before the export fails.
+    retry_for_hours: float = 24.0
+    #: Interval of the reconciliation schedule.
+    reconcile_every_minutes: float = 5.0
+
+
+class ProductImportSettings(BaseModel):
+    every_minutes: float = 5.0
+    #: Cursors are moved back by this much so changes made during a run are not missed.
+    cursor_overlap_seconds: float = 120.0
+    article_page_size: int = 500
+    stock_page_size: int = 1000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TGFLOW_",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    totalgest: TotalGestSettings = TotalGestSettings()
+    f360: Framework360Settings = Framework360Settings()
+    temporal: TemporalSettings = TemporalSettings()
+    orders: OrderExportSettings = OrderExportSettings()
+    products: ProductImportSettings = ProductImportSettings()
+    database_url: str = "sqlite:///./tgflow.db"
+    payment_methods: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PAYMENT_METHODS))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_path()),
+        )
+
+    def missing_fields(self) -> list[str]:
+        """Names (as env variables) of required settings that are empty."""
+        required = {
+            "TGFLOW_TOTALGEST__SHOP_ID": self.totalgest.shop_id,
+            "TGFLOW_TOTALGEST__OWNER_ID": self.totalgest.owner_id,
+            "TGFLOW_TOTALGEST__ENDPOINT": self.totalgest.endpoint,
+            "TGFLOW_TOTALGEST__USERNAME": self.totalgest.username,
+            "TGFLOW_TOTALGEST__PASSWORD": self.totalgest.password.get_secret_value(),
+            "TGFLOW_F360__BASE_URL": self.f360.base_url,
+            "TGFLOW_F360__API_KEY": self.f360.api_key.get_secret_value(),
+        }
+        return [name for name, value in required.items() if not value]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings as TOML readable by the owner only (it holds passwords)."""
+    path = path or config_path()
+    data = _plain(settings.model_dump())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "wb") as fh:
+        tomli_w.dump(data, fh)
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    return path
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
