@@ -1,0 +1,16 @@
+"""Activities: all I/O lives here, each safe to run twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tgflow.activities.deps import Deps
+
+
+def build_activities(deps: Deps) -> list[Callable]:
+    """Every activity the worker registers, bound to the worker's shared dependencies."""
+    activities: list[Callable] = []
+    return activities
+
+
+__all__ = ["Deps", "build_activities"]

@@ -1,0 +1,23 @@
+"""One async httpx client per API; every wire detail of an API lives in its module."""
+
+from tgflow.clients.errors import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    NotFoundError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+    ValidationError,
+)
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "ConflictError",
+    "NotFoundError",
+    "PermanentError",
+    "RateLimitedError",
+    "TransientError",
+    "ValidationError",
+]

@@ -1,0 +1,6 @@
+"""Status store (SQLModel): links, sync state, runs and cursors."""
+
+from tgflow.store.db import Store
+from tgflow.store.models import OrderAttempt, OrderLink, ProductLink, SyncCursor, SyncRun, utcnow
+
+__all__ = ["OrderAttempt", "OrderLink", "ProductLink", "Store", "SyncCursor", "SyncRun", "utcnow"]

@@ -1,0 +1,131 @@
+"""Status store tables: link and sync state of every order and product, runs and cursors.
+
+The same code runs on SQLite and PostgreSQL; datetimes are stored as UTC and
+always come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UtcDateTime(TypeDecorator):
+    """Naive UTC in the database, aware UTC in Python (SQLite has no time zones)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the status store")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+def _when(nullable: bool = True, **kw) -> object:
+    return Field(default=None, sa_type=UtcDateTime, nullable=nullable, **kw)
+
+
+class OrderLink(SQLModel, table=True):
+    """One Framework360 order and where its export to TotalGest stands."""
+
+    __tablename__ = "order_link"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "f360_order_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: str = Field(index=True)
+    f360_order_id: int = Field(index=True)
+    f360_number: str | None = Field(default=None, index=True)
+    #: not_linked | pending | linked | failed
+    status: str = Field(default="not_linked", index=True)
+    tg_order_id: int | None = None
+    tg_order_number: str | None = None
+    tg_customer_id: int | None = None
+    last_error: str | None = None
+    attempts: int = 0
+    #: Framework360 status at the last look; a linked order later cancelled/refunded is flagged.
+    f360_status: str | None = None
+    changed_after_export: bool = False
+    workflow_id: str | None = None
+    completed_at: datetime | None = _when()
+    last_attempt_at: datetime | None = _when()
+    linked_at: datetime | None = _when()
+    updated_at: datetime | None = _when()
+
+
+class OrderAttempt(SQLModel, table=True):
+    """Each export attempt of an order, for ``tgflow orders show``."""
+
+    __tablename__ = "order_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: str = Field(index=True)
+    f360_order_id: int = Field(index=True)
+    at: datetime | None = _when()
+    outcome: str = ""  # linked | already_linked | failed | retrying
+    message: str | None = None
+    workflow_id: str | None = None
+
+
+class ProductLink(SQLModel, table=True):
+    """One TotalGest article and the Framework360 product it feeds."""
+
+    __tablename__ = "product_link"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "sku"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: str = Field(index=True)
+    sku: str = Field(index=True)
+    tg_article_id: int | None = Field(default=None, index=True)
+    f360_product_id: int | None = None
+    #: linked | not_linked | pending | error
+    status: str = Field(default="not_linked", index=True)
+    #: Hash of the mapped content last written (stock excluded), to skip unchanged products.
+    content_hash: str | None = None
+    #: Sellable stock last written.
+    stock_quantity: int | None = None
+    active: bool = True
+    last_error: str | None = None
+    attempts: int = 0
+    last_synced_at: datetime | None = _when()
+    updated_at: datetime | None = _when()
+
+
+class SyncRun(SQLModel, table=True):
+    """One product import, reconciliation or bulk export, with its counts as JSON."""
+
+    __tablename__ = "sync_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: str = Field(index=True)
+    kind: str = Field(index=True)
+    workflow_id: str | None = None
+    run_id: str | None = Field(default=None, index=True)
+    status: str = "running"  # running | completed | failed
+    started_at: datetime | None = _when()
+    finished_at: datetime | None = _when()
+    counts_json: str = "{}"
+    errors_json: str = "[]"
+
+
+class SyncCursor(SQLModel, table=True):
+    """Where the next incremental run starts (UTC), per shop and stream."""
+
+    __tablename__ = "sync_cursor"
+
+    shop_id: str = Field(primary_key=True)
+    name: str = Field(primary_key=True)
+    value: datetime | None = _when()
+    updated_at: datetime | None = _when()

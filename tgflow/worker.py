@@ -1,0 +1,55 @@
+"""The Temporal worker: every tgflow workflow and activity on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from tgflow.activities import Deps, build_activities
+from tgflow.config import Settings
+from tgflow.store import Store
+from tgflow.workflows import WORKFLOWS
+
+log = logging.getLogger(__name__)
+
+
+def build_worker(client: Client, settings: Settings, deps: Deps, *, task_queue: str | None = None) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal.task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(deps),
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+        max_concurrent_activities=50,
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings, *, client: Client | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop``), then finish in-flight work and exit."""
+    from tgflow.temporal import connect
+
+    client = client or await connect(settings.temporal)
+    store = Store(settings.database_url)
+    deps = Deps(settings, store)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    worker = build_worker(client, settings, deps)
+    log.info("worker polling task queue %s on %s", settings.temporal.task_queue, settings.temporal.address)
+    try:
+        async with worker:
+            await stop.wait()
+    finally:
+        await deps.aclose()
+        store.close()
