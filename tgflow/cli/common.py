@@ -1,0 +1,61 @@
+"""What every CLI command shares: settings, output (Rich or JSON), clear failures, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from tgflow.config import Settings
+
+T = TypeVar("T")
+
+#: Exit codes scripts can rely on.
+EXIT_OK = 0
+EXIT_FAILURES = 1  # the command ran, but some items failed
+EXIT_CONFIG = 2  # configuration or usage problem a person must fix
+EXIT_UNAVAILABLE = 3  # a service (Temporal, TotalGest, Framework360, database) did not answer
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's message names the field
+        fail(f"configuration is invalid: {exc}", EXIT_CONFIG)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def fail(message: str, code: int = EXIT_FAILURES) -> NoReturn:
+    """One clear line on stderr, then exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def interactive() -> bool:
+    """Progress bars only for a person at a terminal, never in pipes or --json."""
+    return sys.stdout.isatty()
+
+
+async def connect_or_fail(settings: Settings):
+    from tgflow.temporal import connect
+
+    try:
+        return await connect(settings.temporal)
+    except Exception as exc:
+        fail(f"Temporal at {settings.temporal.address} is not reachable ({type(exc).__name__}); "
+             "start it (`tgflow dev`) or fix TGFLOW_TEMPORAL__ADDRESS", EXIT_UNAVAILABLE)

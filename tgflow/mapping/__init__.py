@@ -1,0 +1,1 @@
+"""Pure mapping, one module per direction: ``orders`` (Framework360 → TotalGest), ``products`` (TotalGest → Framework360)."""

@@ -1,0 +1,1 @@
+"""Client-side operations the CLI and ``tgflow dev`` share (start, signal, schedule)."""

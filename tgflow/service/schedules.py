@@ -1,0 +1,58 @@
+"""Create-or-update Temporal Schedules idempotently (``tgflow schedule create`` may run any number of times)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.common import TypedSearchAttributes
+
+
+async def ensure_schedule(
+    client: Client,
+    *,
+    schedule_id: str,
+    workflow: Any,
+    arg: Any,
+    workflow_id: str,
+    task_queue: str,
+    every: timedelta,
+    search_attributes: TypedSearchAttributes | None = None,
+    note: str = "",
+) -> bool:
+    """Returns True when created, False when an existing schedule was updated.
+    Overlap policy SKIP: a run still going makes the next one skip."""
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            workflow,
+            arg,
+            id=workflow_id,
+            task_queue=task_queue,
+            typed_search_attributes=search_attributes or TypedSearchAttributes.empty,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        return True
+    except ScheduleAlreadyRunningError:
+        def _replace(update_input: ScheduleUpdateInput) -> ScheduleUpdate:
+            # keep the operator's pause state
+            schedule.state = update_input.description.schedule.state
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(_replace)
+        return False
