@@ -1,0 +1,1 @@
+"""The ``tgflow`` command line (Typer + Rich)."""

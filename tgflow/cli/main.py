@@ -1,0 +1,188 @@
+"""The ``tgflow`` command line."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from tgflow.cli import orders, products, schedule, sim, webhook
+from tgflow.cli.common import (
+    EXIT_CONFIG,
+    EXIT_UNAVAILABLE,
+    connect_or_fail,
+    console,
+    emit_json,
+    fail,
+    load_settings,
+    run,
+)
+from tgflow.config import Settings, config_path, save_settings
+
+app = typer.Typer(
+    name="tgflow",
+    help=(
+        "Keep a Framework360 shop and the TotalGest ERP in sync, run by Temporal.\n\n"
+        "Start here: `tgflow dev` runs everything locally against simulators. For a real shop: "
+        "`tgflow configure`, `tgflow check`, `tgflow setup`, then `tgflow worker` and `tgflow schedule create`."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+app.add_typer(orders.app, name="orders")
+app.add_typer(products.app, name="products")
+app.add_typer(schedule.app, name="schedule")
+app.add_typer(webhook.app, name="webhook")
+app.add_typer(sim.app, name="sim")
+for module in (orders, products, schedule):
+    register = getattr(module, "register", None)
+    if register is not None:
+        register(app)
+
+
+@app.command()
+def configure(
+    shop_id: Optional[str] = typer.Option(None, help="TotalGest Shop ID (Winkel ID)."),
+    owner_id: Optional[str] = typer.Option(None, help="TotalGest Owner ID (Eigenaar ID)."),
+    endpoint: Optional[str] = typer.Option(None, help="TotalGest API endpoint: a host such as tg00.bweb.ch, or a full URL."),
+    username: Optional[str] = typer.Option(None, help="TotalGest username."),
+    password: Optional[str] = typer.Option(None, help="TotalGest password (asked hidden when omitted)."),
+    f360_url: Optional[str] = typer.Option(None, help="Framework360 API root, e.g. https://shop.example.com/api/v1."),
+    f360_api_key: Optional[str] = typer.Option(None, help="Framework360 API key (asked hidden when omitted)."),
+    webhook_secret: Optional[str] = typer.Option(None, help="Secret for Framework360 webhooks (at least 16 characters)."),
+    skip_validation: bool = typer.Option(False, "--skip-validation", help="Save without asking TotalGest and Framework360 first."),
+) -> None:
+    """Ask for (or take as options) the TotalGest and Framework360 settings, validate them, save them (mode 0600)."""
+    current = load_settings()
+
+    def ask(value: Optional[str], prompt: str, default: str, hide: bool = False) -> str:
+        if value is not None:
+            return value
+        return typer.prompt(prompt, default=default or None, hide_input=hide, show_default=not hide)
+
+    tg = current.totalgest
+    f = current.f360
+    values = {
+        "totalgest": {
+            "shop_id": ask(shop_id, "TotalGest Shop ID", tg.shop_id),
+            "owner_id": ask(owner_id, "TotalGest Owner ID", tg.owner_id),
+            "endpoint": ask(endpoint, "TotalGest API endpoint (e.g. tg00.bweb.ch)", tg.endpoint),
+            "username": ask(username, "TotalGest username", tg.username),
+            "password": ask(password, "TotalGest password", tg.password.get_secret_value(), hide=True),
+        },
+        "f360": {
+            "base_url": ask(f360_url, "Framework360 API URL", f.base_url),
+            "api_key": ask(f360_api_key, "Framework360 API key", f.api_key.get_secret_value(), hide=True),
+            "webhook_secret": ask(webhook_secret, "Framework360 webhook secret", f.webhook_secret.get_secret_value(), hide=True),
+        },
+    }
+    data = current.model_dump()
+    for section, fields in values.items():
+        data[section].update(fields)
+    settings = Settings.model_validate(data)
+    secret = settings.f360.webhook_secret.get_secret_value()
+    if secret and len(secret) < 16:
+        fail("the webhook secret must have at least 16 characters", EXIT_CONFIG)
+    if not skip_validation:
+        from tgflow.service.check import check_framework360, check_totalgest
+
+        for result in run(_validate(settings, check_totalgest, check_framework360)):
+            if not result.ok:
+                fail(f"{result.message} (nothing saved)", EXIT_CONFIG)
+            console.print(f"[green]ok[/]  {result.message}", highlight=False)
+    path = save_settings(settings)
+    console.print(f"saved to {path} (readable by you only)", highlight=False)
+
+
+async def _validate(settings: Settings, *checks):
+    return [await check(settings) for check in checks]
+
+
+@app.command()
+def check(json_output: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
+    """Validate the saved configuration: TotalGest login and shop, Framework360 site with E-commerce active,
+    Temporal and the status database. Exit code 0 when all are fine."""
+    from tgflow.service.check import check_all
+
+    settings = load_settings()
+    results = run(check_all(settings))
+    if json_output:
+        emit_json({"ok": all(r.ok for r in results), "checks": [r.as_dict() for r in results]})
+    else:
+        for r in results:
+            mark = "[green]ok[/]   " if r.ok else "[red]FAIL[/] "
+            console.print(f"{mark}{r.name:<13}{r.message}", highlight=False, soft_wrap=True)
+    if not all(r.ok for r in results):
+        codes = {r.name for r in results if not r.ok}
+        raise typer.Exit(EXIT_UNAVAILABLE if codes <= {"temporal", "database"} else EXIT_CONFIG)
+
+
+@app.command()
+def setup() -> None:
+    """Register tgflow's custom search attributes on the Temporal namespace (safe to run again)."""
+    from tgflow.temporal import register_search_attributes
+
+    settings = load_settings()
+
+    async def _setup() -> list[str]:
+        client = await connect_or_fail(settings)
+        return await register_search_attributes(client, settings.temporal.namespace)
+
+    added = run(_setup())
+    if added:
+        console.print(f"registered search attributes: {', '.join(added)}")
+    else:
+        console.print("search attributes already registered")
+
+
+@app.command()
+def worker(
+    log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
+    log_format: str = typer.Option("text", help="text, or json for one JSON object per line."),
+) -> None:
+    """Run the Temporal worker (all workflows and activities) until SIGINT/SIGTERM."""
+    from tgflow.logs import setup_logging
+    from tgflow.worker import run_worker
+
+    setup_logging(log_level, log_format)
+    settings = load_settings()
+
+    async def _run() -> None:
+        client = await connect_or_fail(settings)
+        await run_worker(settings, client=client)
+
+    run(_run())
+
+
+@app.command()
+def dev(
+    demo_traffic: bool = typer.Option(True, "--demo-traffic/--no-demo-traffic", help="Complete a new demo order every few seconds."),
+    articles: int = typer.Option(300, help="Size of the simulated TotalGest catalog."),
+    data_dir: str = typer.Option(".tgflow-dev", help="Where the dev stack keeps its databases and config."),
+    temporal_port: int = typer.Option(7233, help="Temporal frontend port."),
+    ui_port: int = typer.Option(8233, help="Temporal Web UI port."),
+    totalgest_port: int = typer.Option(8801, help="TotalGest simulator port."),
+    framework360_port: int = typer.Option(8802, help="Framework360 simulator port."),
+    webhook_port: int = typer.Option(8803, help="Webhook receiver port."),
+    exit_after: Optional[float] = typer.Option(None, help="Stop by itself after this many seconds (smoke tests).", hidden=True),
+) -> None:
+    """Run the whole stack locally: Temporal dev server with Web UI, both simulators, the webhook
+    receiver and a worker, wired together. Ctrl-C stops everything."""
+    from tgflow.dev import DevOptions, run_dev
+
+    run_dev(DevOptions(
+        demo_traffic=demo_traffic, articles=articles, data_dir=data_dir, temporal_port=temporal_port,
+        ui_port=ui_port, totalgest_port=totalgest_port, framework360_port=framework360_port,
+        webhook_port=webhook_port, exit_after=exit_after,
+    ))
+
+
+@app.command("config-path")
+def show_config_path() -> None:
+    """Print where the configuration file is read from (TGFLOW_CONFIG or ./tgflow.toml)."""
+    console.print(str(config_path()))
+
+
+if __name__ == "__main__":
+    app()
