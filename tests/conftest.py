@@ -165,3 +165,22 @@ async def worker(client: Client, settings: Settings, deps):
 
     async with build_worker(client, settings, deps):
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """PostgreSQL from the machine's binaries; tests that need it skip with the reason where it can't start."""
+    from tests.pg import PostgresServer
+
+    server = PostgresServer()
+    reason = server.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    return postgres_server.new_database()
