@@ -97,6 +97,12 @@ class ProductImportSettings(BaseModel):
     stock_page_size: int = 1000
 
 
+class MetricsSettings(BaseModel):
+    #: Prometheus endpoint of the worker (``/metrics``); off when unset.
+    port: int | None = None
+    host: str = "127.0.0.1"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TGFLOW_",
@@ -109,6 +115,7 @@ class Settings(BaseSettings):
     temporal: TemporalSettings = TemporalSettings()
     orders: OrderExportSettings = OrderExportSettings()
     products: ProductImportSettings = ProductImportSettings()
+    metrics: MetricsSettings = MetricsSettings()
     database_url: str = "sqlite:///./tgflow.db"
     payment_methods: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PAYMENT_METHODS))
 

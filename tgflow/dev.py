@@ -40,6 +40,7 @@ class DevOptions:
     totalgest_port: int = 8801
     framework360_port: int = 8802
     webhook_port: int = 8803
+    metrics_port: int = 9464
     exit_after: float | None = None
 
 
@@ -100,6 +101,7 @@ def dev_settings(opts: DevOptions, data: Path, tg_url: str, f360_url: str) -> Se
         f360={"base_url": f"{f360_url}/api/v1", "api_key": DEMO_F360_API_KEY, "webhook_secret": DEMO_F360_WEBHOOK_SECRET},
         temporal={"address": f"{HOST}:{opts.temporal_port}", "ui_url": f"http://localhost:{opts.ui_port}"},
         database_url=f"sqlite:///{(data / 'tgflow.db').resolve()}",
+        metrics={"port": opts.metrics_port},
     )
 
 
@@ -109,7 +111,8 @@ def run_dev(opts: DevOptions) -> None:
     from tgflow.sim.totalgest import TotalGestSim
     from tgflow.sim.totalgest import create_app as tg_app
 
-    busy = [p for p in (opts.temporal_port, opts.ui_port, opts.totalgest_port, opts.framework360_port, opts.webhook_port)
+    busy = [p for p in (opts.temporal_port, opts.ui_port, opts.totalgest_port, opts.framework360_port, opts.webhook_port,
+                        opts.metrics_port)
             if not _port_free(p)]
     if busy:
         raise SystemExit(f"error: port(s) {', '.join(map(str, busy))} already in use: stop what runs there "
@@ -151,7 +154,10 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     from tgflow.webhook import create_app as webhook_app
     from tgflow.worker import run_worker
 
-    client = await connect(settings.temporal)
+    from tgflow.metrics import prometheus_runtime
+
+    runtime = prometheus_runtime(settings.metrics.port, settings.metrics.host) if settings.metrics.port else None
+    client = await connect(settings.temporal, runtime=runtime)
     stop = asyncio.Event()
     receiver = uvicorn.Server(uvicorn.Config(webhook_app(settings, client), host=HOST, port=opts.webhook_port,
                                              log_level="warning", lifespan="on"))
@@ -174,6 +180,7 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
         f"  Framework360 sim   {settings.f360.base_url}  (admin: /_admin/orders, /_admin/products)\n"
         f"  Webhook receiver   {webhook_url}\n"
         f"  Status database    {settings.database_url}\n"
+        f"  Metrics            http://{settings.metrics.host}:{settings.metrics.port}/metrics\n"
         f"  Schedules          product-import-{settings.totalgest.shop_id}, order-reconcile-{settings.totalgest.shop_id}\n"
         + ("  Demo traffic       a new completed order every 5 s, now and then a bad one\n" if opts.demo_traffic else "")
         + f"\nIn another terminal:  export TGFLOW_CONFIG={config_file}\n"
@@ -183,7 +190,7 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     )
     try:
         if opts.exit_after is not None:
-            done, _ = await asyncio.wait({worker_task}, timeout=opts.exit_after)
+            await asyncio.wait({worker_task}, timeout=opts.exit_after)
         else:
             await worker_task
     finally:

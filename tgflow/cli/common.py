@@ -51,11 +51,11 @@ def interactive() -> bool:
     return sys.stdout.isatty()
 
 
-async def connect_or_fail(settings: Settings):
+async def connect_or_fail(settings: Settings, runtime=None):
     from tgflow.temporal import connect
 
     try:
-        return await connect(settings.temporal)
+        return await connect(settings.temporal, runtime=runtime)
     except Exception as exc:
         fail(f"Temporal at {settings.temporal.address} is not reachable ({type(exc).__name__}); "
              "start it (`tgflow dev`) or fix TGFLOW_TEMPORAL__ADDRESS", EXIT_UNAVAILABLE)

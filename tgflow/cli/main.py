@@ -149,7 +149,12 @@ def worker(
     settings = load_settings()
 
     async def _run() -> None:
-        client = await connect_or_fail(settings)
+        runtime = None
+        if settings.metrics.port:
+            from tgflow.metrics import prometheus_runtime
+
+            runtime = prometheus_runtime(settings.metrics.port, settings.metrics.host)
+        client = await connect_or_fail(settings, runtime)
         await run_worker(settings, client=client)
 
     run(_run())
@@ -165,6 +170,7 @@ def dev(
     totalgest_port: int = typer.Option(8801, help="TotalGest simulator port."),
     framework360_port: int = typer.Option(8802, help="Framework360 simulator port."),
     webhook_port: int = typer.Option(8803, help="Webhook receiver port."),
+    metrics_port: int = typer.Option(9464, help="Prometheus metrics of the worker on http://127.0.0.1:PORT/metrics."),
     exit_after: Optional[float] = typer.Option(None, help="Stop by itself after this many seconds (smoke tests).", hidden=True),
 ) -> None:
     """Run the whole stack locally: Temporal dev server with Web UI, both simulators, the webhook
@@ -174,7 +180,7 @@ def dev(
     run_dev(DevOptions(
         demo_traffic=demo_traffic, articles=articles, data_dir=data_dir, temporal_port=temporal_port,
         ui_port=ui_port, totalgest_port=totalgest_port, framework360_port=framework360_port,
-        webhook_port=webhook_port, exit_after=exit_after,
+        webhook_port=webhook_port, metrics_port=metrics_port, exit_after=exit_after,
     ))
 
 

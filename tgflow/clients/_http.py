@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import httpx
 import pydantic
 
+from tgflow import metrics
 from tgflow.clients.errors import PermanentError, error_from_response, error_from_transport
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
@@ -17,9 +18,14 @@ async def send(api: str, http: httpx.AsyncClient, method: str, url: str, **kwarg
     try:
         response = await http.request(method, url, **kwargs)
     except httpx.HTTPError as exc:
-        raise error_from_transport(api, exc) from None
+        error = error_from_transport(api, exc)
+        metrics.api_call(api, error.code)
+        raise error from None
+    metrics.api_call(api, response.status_code)
     if response.is_success:
         return response
+    if response.status_code == 429:
+        metrics.rate_limited(api)
     raise error_from_response(api, response)
 
 

@@ -1,0 +1,52 @@
+"""tgflow's own counters and histograms, exported with Temporal's SDK metrics.
+
+The worker installs one Prometheus-exporting ``Runtime``; everything in the
+process records through its meter. Without it (CLI, tests) recording is a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+
+from temporalio.common import MetricMeter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+_meter: MetricMeter = MetricMeter.noop
+
+
+def prometheus_runtime(port: int, host: str = "127.0.0.1") -> Runtime:
+    """A runtime whose SDK metrics and ours are served on http://host:port/metrics."""
+    global _meter
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
+    _meter = runtime.metric_meter
+    _instrument.cache_clear()
+    return runtime
+
+
+@lru_cache(maxsize=None)
+def _instrument(kind: str, name: str, description: str, unit: str | None):
+    create = getattr(_meter, f"create_{kind}")
+    return create(name, description, unit)
+
+
+def count(name: str, value: int = 1, description: str = "", **attrs: str) -> None:
+    if _meter is MetricMeter.noop or value <= 0:
+        return
+    _instrument("counter", name, description, None).add(value, {k: str(v) for k, v in attrs.items()})
+
+
+def observe_seconds(name: str, seconds: float, description: str = "", **attrs: str) -> None:
+    if _meter is MetricMeter.noop:
+        return
+    _instrument("histogram_timedelta", name, description, None).record(
+        timedelta(seconds=max(seconds, 0.0)), {k: str(v) for k, v in attrs.items()}
+    )
+
+
+def api_call(api: str, status: int | str) -> None:
+    count("tgflow_api_calls", description="HTTP calls to TotalGest / Framework360 by status", api=api, status=str(status))
+
+
+def rate_limited(api: str) -> None:
+    count("tgflow_rate_limit_waits", description="429 answers that made tgflow wait", api=api)
