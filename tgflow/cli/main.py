@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from tgflow.cli import orders, products, schedule, sim, webhook
+from tgflow.cli.status import status
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_UNAVAILABLE,
@@ -35,6 +36,7 @@ app.add_typer(products.app, name="products")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(sim.app, name="sim")
+app.command()(status)
 for module in (orders, products, schedule):
     register = getattr(module, "register", None)
     if register is not None:

@@ -1,0 +1,84 @@
+"""`tgflow status`: is the sync healthy, in one screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from tgflow.cli.common import EXIT_FAILURES, console, emit_json, load_settings, run
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S %Z") if value else "—"
+
+
+def status(json_output: bool = typer.Option(False, "--json", help="Print the overview as JSON.")) -> None:
+    """Health of everything: last product import, schedules, order queue, counts by status,
+    the oldest failure and whether TotalGest and Framework360 answer. Exit 1 when something needs a person."""
+    from tgflow.service.status import overview
+    from tgflow.store import Store
+    from tgflow.temporal import connect
+
+    settings = load_settings()
+    store = Store(settings.database_url)
+
+    async def _collect():
+        try:
+            client = await connect(settings.temporal)
+        except Exception:
+            client = None
+        return await overview(settings, store, client)
+
+    data = run(_collect())
+    store.close()
+    unhealthy = (not data["services"]["totalgest"]["ok"] or not data["services"]["framework360"]["ok"]
+                 or not data["services"]["temporal"]["ok"] or data["orders"]["failed"] or data["products"]["error"])
+    if json_output:
+        emit_json(data | {"healthy": not unhealthy})
+    else:
+        _print(data)
+    if unhealthy:
+        raise typer.Exit(EXIT_FAILURES)
+
+
+def _print(data: dict[str, Any]) -> None:
+    services = Table(title="Services", show_header=False, box=None)
+    for name, result in data["services"].items():
+        ok = result.get("ok")
+        services.add_row(name, "[green]ok[/]" if ok else "[red]down[/]", result.get("message", ""))
+    console.print(services)
+    counts = Table(title="Sync status")
+    counts.add_column("")
+    for col in ("linked", "pending", "failed / error", "not linked"):
+        counts.add_column(col, justify="right")
+    o, p = data["orders"], data["products"]
+    counts.add_row("orders", str(o["linked"]), str(o["pending"]), str(o["failed"]), str(o["not_linked"]))
+    counts.add_row("products", str(p["linked"]), str(p["pending"]), str(p["error"]), str(p["not_linked"]))
+    console.print(counts)
+    if o["changed_after_export"]:
+        console.print(f"[yellow]{o['changed_after_export']} exported order(s) changed after export[/] "
+                      "(cancelled or refunded on Framework360): handle them in TotalGest")
+    imp = data.get("last_product_import")
+    if imp:
+        console.print(f"last product import: {_when(imp['started_at'])}, {imp['status']}, "
+                      f"{imp['duration_seconds'] or 0:.1f} s, {imp['counts']}", highlight=False)
+    else:
+        console.print("last product import: none yet")
+    for sched in data.get("schedules", []):
+        if not sched["exists"]:
+            console.print(f"schedule {sched['id']}: [yellow]not created[/] (tgflow schedule create)")
+        else:
+            state = "[yellow]paused[/]" if sched["paused"] else "active"
+            console.print(f"schedule {sched['id']}: {state}, next run {_when(sched['next_run'])}, "
+                          f"last run {_when(sched['last_run'])}", highlight=False)
+    queue = data.get("order_queue")
+    if queue:
+        console.print(f"order queue: {'running, backlog ' + str(queue.get('backlog')) if queue['running'] else 'not running'}",
+                      highlight=False)
+    for key, label in (("oldest_failed_order", "oldest failed order"), ("oldest_failed_product", "oldest failed product")):
+        item = data.get(key)
+        if item:
+            ident = item.get("number") or item.get("order_id") or item.get("sku")
+            console.print(f"[red]{label}[/]: {ident} since {_when(item['since'])}: {item['reason']}", highlight=False)

@@ -1,0 +1,85 @@
+"""The health overview behind ``tgflow status``: one read of the store, Temporal and both APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import select
+
+from tgflow.config import Settings
+from tgflow.store import OrderLink, ProductLink, Store, SyncRun
+
+
+def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
+    with store.session() as s:
+        orders = dict(s.exec(select(OrderLink.status, func.count()).where(OrderLink.shop_id == shop_id)
+                             .group_by(OrderLink.status)).all())
+        products = dict(s.exec(select(ProductLink.status, func.count()).where(ProductLink.shop_id == shop_id)
+                               .group_by(ProductLink.status)).all())
+        changed = s.exec(select(func.count()).select_from(OrderLink).where(
+            OrderLink.shop_id == shop_id, OrderLink.changed_after_export == True)).one()  # noqa: E712
+        oldest_order = s.exec(select(OrderLink).where(OrderLink.shop_id == shop_id, OrderLink.status == "failed")
+                              .order_by(OrderLink.updated_at).limit(1)).first()
+        oldest_product = s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.status == "error")
+                                .order_by(ProductLink.updated_at).limit(1)).first()
+        last_import = s.exec(select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == "product_import")
+                             .order_by(SyncRun.started_at.desc()).limit(1)).first()
+    return {
+        "orders": {k: orders.get(k, 0) for k in ("linked", "pending", "failed", "not_linked")}
+                  | {"changed_after_export": changed},
+        "products": {k: products.get(k, 0) for k in ("linked", "pending", "error", "not_linked")},
+        "oldest_failed_order": oldest_order and {
+            "order_id": oldest_order.f360_order_id, "number": oldest_order.f360_number,
+            "since": oldest_order.updated_at, "reason": oldest_order.last_error},
+        "oldest_failed_product": oldest_product and {
+            "sku": oldest_product.sku, "since": oldest_product.updated_at, "reason": oldest_product.last_error},
+        "last_product_import": last_import and {
+            "started_at": last_import.started_at, "finished_at": last_import.finished_at,
+            "duration_seconds": (last_import.finished_at - last_import.started_at).total_seconds()
+            if last_import.finished_at and last_import.started_at else None,
+            "status": last_import.status, "counts": json.loads(last_import.counts_json or "{}"),
+            "errors": json.loads(last_import.errors_json or "[]")[:5]},
+    }
+
+
+async def schedule_overview(client, schedule_id: str) -> dict[str, Any]:
+    try:
+        desc = await client.get_schedule_handle(schedule_id).describe()
+    except Exception as exc:  # not created yet, or Temporal down
+        return {"id": schedule_id, "exists": False, "error": type(exc).__name__}
+    info = desc.info
+    upcoming: list[datetime] = list(info.next_action_times[:1])
+    recent = info.recent_actions[-1] if info.recent_actions else None
+    return {
+        "id": schedule_id, "exists": True, "paused": desc.schedule.state.paused,
+        "note": desc.schedule.state.note or None,
+        "next_run": upcoming[0] if upcoming else None,
+        "last_run": recent.started_at if recent else None,
+        "running": len(info.running_actions),
+    }
+
+
+async def queue_overview(client, shop_id: str) -> dict[str, Any]:
+    try:
+        backlog = await client.get_workflow_handle(f"order-queue-{shop_id}").query("backlog")
+    except Exception as exc:
+        return {"running": False, "error": type(exc).__name__}
+    return {"running": True, "backlog": backlog}
+
+
+async def overview(settings: Settings, store: Store, client) -> dict[str, Any]:
+    from tgflow.service.check import check_framework360, check_totalgest
+
+    shop = settings.totalgest.shop_id
+    tg, f360 = await asyncio.gather(check_totalgest(settings), check_framework360(settings))
+    data: dict[str, Any] = await asyncio.to_thread(store_overview, store, shop)
+    data["services"] = {"totalgest": tg.as_dict(), "framework360": f360.as_dict(), "temporal": {"ok": client is not None}}
+    if client is not None:
+        data["schedules"] = [await schedule_overview(client, f"product-import-{shop}"),
+                             await schedule_overview(client, f"order-reconcile-{shop}")]
+        data["order_queue"] = await queue_overview(client, shop)
+    return data
