@@ -98,6 +98,7 @@ def f360_sim() -> Iterator[SimHandle]:
     sim = Framework360Sim(orders=20, seed=1)
     with ServerThread(create_app(sim)) as server:
         yield SimHandle(sim, server)
+    sim.close()
 
 
 def make_settings(

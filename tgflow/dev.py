@@ -135,7 +135,7 @@ def run_dev(opts: DevOptions) -> None:
         pass
     finally:
         console.print("stopping…")
-        f360_sim.stop_demo_traffic()
+        f360_sim.close()
         for server in servers:
             server.stop()
         temporal.terminate()
