@@ -95,6 +95,14 @@ class ProductImportSettings(BaseModel):
     cursor_overlap_seconds: float = 120.0
     article_page_size: int = 500
     stock_page_size: int = 1000
+    #: Completed shop orders not yet in TotalGest reserve stock; only orders updated this recently are read.
+    reserve_lookback_days: float = 14.0
+    reserve_max_orders: int = 2000
+    #: Retries of a pass (it resumes from its last heartbeat): first wait, longest wait, give up after.
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 30.0
+    pass_timeout_hours: float = 6.0
+    heartbeat_timeout_seconds: float = 120.0
 
 
 class MetricsSettings(BaseModel):

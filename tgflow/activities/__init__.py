@@ -10,6 +10,10 @@ from tgflow.activities.deps import Deps
 def build_activities(deps: Deps) -> list[Callable]:
     """Every activity the worker registers, bound to the worker's shared dependencies."""
     activities: list[Callable] = []
+    from tgflow.activities.products import ProductActivities
+
+    products = ProductActivities(deps)
+    activities += [products.begin_import, products.import_products_pass, products.finish_import]
     return activities
 
 

@@ -1,5 +1,260 @@
-"""`tgflow products ...` commands."""
+"""`tgflow products ...` and `tgflow import-products`: the catalog TotalGest -> Framework360."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from enum import Enum
+from typing import Any, NoReturn, Optional
 
 import typer
+from rich.table import Table
 
-app = typer.Typer(help="products", no_args_is_help=True)
+from tgflow.cli.common import (
+    EXIT_FAILURES,
+    EXIT_OK,
+    connect_or_fail,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    interactive,
+    load_settings,
+    run,
+)
+
+app = typer.Typer(
+    help=(
+        "The product catalog TotalGest → Framework360: what is linked, what failed and why, and where the "
+        "next incremental import starts. Run an import now with `tgflow import-products`."
+    ),
+    no_args_is_help=True,
+)
+cursor_app = typer.Typer(
+    help="The import's cursors: each incremental run reads only TotalGest changes since them (UTC, with overlap).",
+    no_args_is_help=True,
+)
+app.add_typer(cursor_app, name="cursor")
+
+
+class LinkStatus(str, Enum):
+    linked = "linked"
+    not_linked = "not_linked"
+    error = "error"
+
+
+class CursorName(str, Enum):
+    articles = "articles"
+    stock = "stock"
+
+
+def hard_exit(code: int = EXIT_OK) -> NoReturn:
+    """End a command that talked to Temporal without interpreter teardown: the SDK's Rust threads can
+    abort the process while Python finalizes (temporalio/sdk-python#300), turning a success into
+    SIGABRT. Under test runners (CliRunner, pytest) it just raises ``typer.Exit``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        sys.stdout.fileno()
+        real_stdout = True
+    except Exception:
+        real_stdout = False
+    if not real_stdout or "pytest" in sys.modules:
+        raise typer.Exit(code)
+    os._exit(code)
+
+
+def _store(settings):
+    from tgflow.store import Store
+
+    try:
+        return Store(settings.database_url)
+    except Exception as exc:
+        from tgflow.cli.common import EXIT_UNAVAILABLE
+
+        fail(f"the status database {settings.database_url.split('@')[-1]} cannot be opened "
+             f"({type(exc).__name__}); fix TGFLOW_DATABASE_URL", EXIT_UNAVAILABLE)
+
+
+def status_column(status: str, reason: str | None) -> str:
+    """The text of the status column: `Linked`, `Not linked`, `Error: reason`."""
+    if status == "linked":
+        return "Linked"
+    if status == "error":
+        return f"Error: {reason}" if reason else "Error"
+    if status == "pending":
+        return "Pending"
+    return "Not linked"
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
+
+
+@app.command("list")
+def list_products(
+    status: Optional[LinkStatus] = typer.Option(None, "--status", help="Only products with this sync status."),
+    limit: int = typer.Option(0, help="Show at most this many (0 = all)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the products as JSON."),
+) -> None:
+    """Products known to the import, with their sync status column (`Linked`, `Not linked`, `Error: reason`).
+
+    Example: `tgflow products list --status error` lists what to fix in TotalGest (or why Framework360 refused it).
+    """
+    from tgflow.store import products as pstore
+
+    settings = load_settings()
+    store = _store(settings)
+    links = pstore.list_links(store, settings.totalgest.shop_id, status.value if status else None, limit or None)
+    store.close()
+    rows = [{
+        "sku": link.sku, "status": link.status, "column": status_column(link.status, link.last_error),
+        "error": link.last_error, "f360_product_id": link.f360_product_id, "tg_article_id": link.tg_article_id,
+        "stock_quantity": link.stock_quantity, "published": link.active, "last_synced_at": link.last_synced_at,
+    } for link in links]
+    if json_output:
+        emit_json(rows)
+        return
+    table = Table(title=f"Products ({len(rows)})")
+    for col in ("SKU", "Status", "F360 id", "Stock", "Last synced"):
+        table.add_column(col)
+    for r in rows:
+        style = {"linked": "green", "error": "red"}.get(r["status"], "yellow")
+        table.add_row(r["sku"], f"[{style}]{r['column']}[/]", str(r["f360_product_id"] or "—"),
+                      "—" if r["stock_quantity"] is None else str(r["stock_quantity"]), _when(r["last_synced_at"]))
+    console.print(table)
+
+
+@cursor_app.command("show")
+def cursor_show(json_output: bool = typer.Option(False, "--json", help="Print the cursors as JSON.")) -> None:
+    """Where the next incremental import starts reading TotalGest articles and stock (UTC).
+    Empty means the next run reads everything."""
+    from tgflow.store import products as pstore
+
+    settings = load_settings()
+    store = _store(settings)
+    cursors = pstore.list_cursors(store, settings.totalgest.shop_id)
+    store.close()
+    if json_output:
+        emit_json(cursors)
+        return
+    table = Table(title="Product import cursors")
+    for col in ("Stream", "Changes read since", "Saved at"):
+        table.add_column(col)
+    for c in cursors:
+        table.add_row(c["name"], _when(c["value"]) if c["value"] else "— (next run reads everything)",
+                      _when(c["updated_at"]))
+    console.print(table)
+
+
+@cursor_app.command("reset")
+def cursor_reset(
+    name: Optional[CursorName] = typer.Option(None, "--name", help="Reset only this cursor (default: both)."),
+    json_output: bool = typer.Option(False, "--json", help="Print what was reset as JSON."),
+) -> None:
+    """Forget the cursors: the next import reads the whole catalog again (it still writes only what
+    differs). Use `tgflow import-products --full` instead to also draft products of deleted articles."""
+    from tgflow.store import products as pstore
+
+    settings = load_settings()
+    store = _store(settings)
+    names = pstore.reset_cursor(store, settings.totalgest.shop_id, name.value if name else None)
+    store.close()
+    if json_output:
+        emit_json({"reset": names})
+    else:
+        console.print(f"reset: {', '.join(names)} — the next import reads everything")
+
+
+def register(root: typer.Typer) -> None:
+    root.command("import-products")(import_products)
+
+
+def import_products(
+    full: bool = typer.Option(False, "--full", help="Walk the whole TotalGest catalog and set products of deleted "
+                                                   "articles to draft (never deletes)."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for the end and print the report (progress shown meanwhile)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the result (handle or report) as JSON."),
+) -> None:
+    """Run a product import TotalGest → Framework360 now (a worker must be running: `tgflow worker`).
+
+    Without --wait it prints the workflow id and link and returns. With --wait it prints articles read,
+    products created, updated, unchanged, set to draft, errors with reasons and the duration; exit code 1
+    when some products had errors.
+    """
+    from tgflow.service.products import start_import
+    from tgflow.temporal import workflow_url
+
+    settings = load_settings()
+
+    async def _go() -> Any:
+        client = await connect_or_fail(settings)
+        handle = await start_import(client, settings, full=full)
+        if not wait:
+            return {"workflow_id": handle.id, "run_id": handle.result_run_id,
+                    "url": workflow_url(settings.temporal, handle.id)}
+        if interactive() and not json_output:
+            return await _wait_with_progress(client, handle)
+        return await handle.result()
+
+    try:
+        result = run(_go())
+    except typer.Exit as exc:
+        hard_exit(exc.exit_code)
+    except Exception as exc:
+        try:
+            fail(f"the product import failed: {_failure_text(exc)}", EXIT_FAILURES)
+        except typer.Exit as exit_:
+            hard_exit(exit_.exit_code)
+    if not wait:
+        if json_output:
+            emit_json(result)
+        else:
+            console.print(f"product import started: {result['workflow_id']}\n{result['url']}", highlight=False)
+        hard_exit(EXIT_OK)
+    report = result.model_dump(mode="json")
+    if json_output:
+        emit_json(report)
+    else:
+        _print_report(report)
+    hard_exit(EXIT_FAILURES if result.errors else EXIT_OK)
+
+
+async def _wait_with_progress(client, handle):
+    from tgflow.service.products import live_progress
+
+    task = asyncio.ensure_future(handle.result())
+    with console.status("importing products…") as spinner:
+        while not task.done():
+            try:
+                p = await live_progress(client, handle)
+                if p.get("phase"):
+                    spinner.update(f"importing products: {p['phase']} · {p.get('articles_read', 0)} articles read · "
+                                   f"{p.get('created', 0)} created · {p.get('updated', 0)} updated · "
+                                   f"{p.get('errors', 0)} errors")
+            except Exception:
+                pass
+            await asyncio.wait([task], timeout=1.0)
+    return task.result()
+
+
+def _failure_text(exc: BaseException) -> str:
+    cause = exc
+    while getattr(cause, "cause", None) is not None or cause.__cause__ is not None:
+        cause = getattr(cause, "cause", None) or cause.__cause__
+    return str(cause) or type(cause).__name__
+
+
+def _print_report(r: dict[str, Any]) -> None:
+    table = Table(title=f"Product import {'(full) ' if r['full'] else ''}— {r['status']}", show_header=False)
+    for label, key in (("articles read", "articles_read"), ("stock rows read", "stock_rows_read"),
+                       ("created", "created"), ("updated", "updated"), ("stock updated", "stock_updated"),
+                       ("unchanged", "unchanged"), ("set to draft", "drafted"), ("errors", "errors")):
+        table.add_row(label, str(r[key]))
+    table.add_row("duration", f"{r['duration_seconds']:.1f} s")
+    console.print(table)
+    for reason in r["error_samples"]:
+        err_console.print(f"[red]error[/] {reason}", highlight=False, soft_wrap=True)
+    if r["errors"] > len(r["error_samples"]):
+        err_console.print(f"… and {r['errors'] - len(r['error_samples'])} more: `tgflow products list --status error`")

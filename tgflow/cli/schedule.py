@@ -1,5 +1,181 @@
-"""`tgflow schedule ...` commands."""
+"""`tgflow schedule ...`: the Temporal Schedules that run the sync without anyone touching it."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
 
 import typer
 
-app = typer.Typer(help="schedule", no_args_is_help=True)
+from tgflow.cli.common import EXIT_CONFIG, EXIT_FAILURES, connect_or_fail, console, emit_json, fail, load_settings
+from tgflow.cli.common import run as _run
+from tgflow.cli.products import hard_exit
+
+
+def run(coro):
+    """Like common.run, but a failure exits without interpreter teardown (see ``hard_exit``)."""
+    try:
+        return _run(coro)
+    except typer.Exit as exc:
+        hard_exit(exc.exit_code)
+
+app = typer.Typer(
+    help=(
+        "Manage the Temporal Schedules: `product-import-<shop>` (product import every 5 minutes by default, "
+        "setting products.every_minutes) and `order-reconcile-<shop>` (--which reconcile). "
+        "A run still going when the next is due makes the next one skip."
+    ),
+    no_args_is_help=True,
+)
+
+
+class Which(str, Enum):
+    import_ = "import"
+    reconcile = "reconcile"
+
+
+WHICH = typer.Option(Which.import_, "--which", help="import: the product import schedule; reconcile: the order "
+                                                    "reconciliation schedule.")
+JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+
+
+def _schedule_id(settings, which: Which) -> str:
+    shop = settings.totalgest.shop_id
+    return f"product-import-{shop}" if which == Which.import_ else f"order-reconcile-{shop}"
+
+
+async def _ensure(client, settings, which: Which) -> bool:
+    if which == Which.import_:
+        from tgflow.service.products import ensure_import_schedule
+
+        return await ensure_import_schedule(client, settings)
+    try:
+        from tgflow.service.orders import ensure_reconcile_schedule  # written with the order export
+    except ImportError:
+        fail("the order reconciliation is not available in this build", EXIT_CONFIG)
+    return await ensure_reconcile_schedule(client, settings)
+
+
+def _missing(schedule_id: str, exc: Exception) -> None:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+        fail(f"schedule {schedule_id} does not exist; create it with `tgflow schedule create`", EXIT_FAILURES)
+    raise exc
+
+
+@app.command()
+def create(which: Which = WHICH, json_output: bool = JSON) -> None:
+    """Create the schedule, or update it to the current settings (safe to run again; a pause is kept)."""
+    settings = load_settings()
+
+    async def _go() -> bool:
+        client = await connect_or_fail(settings)
+        return await _ensure(client, settings, which)
+
+    created = run(_go())
+    schedule_id = _schedule_id(settings, which)
+    every = settings.products.every_minutes if which == Which.import_ else settings.orders.reconcile_every_minutes
+    if json_output:
+        emit_json({"schedule_id": schedule_id, "created": created, "every_minutes": every})
+    else:
+        console.print(f"schedule {schedule_id} {'created' if created else 'updated'}: every {every:g} minutes, "
+                      "overlapping runs skipped", highlight=False)
+    hard_exit(0)
+
+
+@app.command()
+def describe(which: Which = WHICH, json_output: bool = JSON) -> None:
+    """Show the schedule: interval, paused or not, next and recent runs."""
+    settings = load_settings()
+    schedule_id = _schedule_id(settings, which)
+
+    async def _go() -> dict[str, Any]:
+        client = await connect_or_fail(settings)
+        try:
+            desc = await client.get_schedule_handle(schedule_id).describe()
+        except Exception as exc:
+            _missing(schedule_id, exc)
+        spec = desc.schedule.spec
+        info = desc.info
+        return {
+            "schedule_id": schedule_id,
+            "every_seconds": [i.every.total_seconds() for i in spec.intervals],
+            "paused": desc.schedule.state.paused,
+            "note": desc.schedule.state.note or None,
+            "overlap": desc.schedule.policy.overlap.name,
+            "next_runs": [t.isoformat() for t in info.next_action_times[:3]],
+            "recent_runs": [{"started_at": a.started_at.isoformat(),
+                             "workflow_id": getattr(a.action, "workflow_id", None)} for a in info.recent_actions[-5:]],
+            "running": [r.workflow_id for r in info.running_actions],
+            "total_runs": info.num_actions,
+            "skipped_overlaps": info.num_actions_skipped_overlap,
+        }
+
+    data = run(_go())
+    if json_output:
+        emit_json(data)
+        hard_exit(0)
+    every = ", ".join(f"{s / 60:g} min" for s in data["every_seconds"])
+    console.print(f"[bold]{schedule_id}[/]  every {every}  overlap {data['overlap']}  "
+                  f"{'[yellow]PAUSED[/] ' + (data['note'] or '') if data['paused'] else '[green]active[/]'}",
+                  highlight=False)
+    console.print(f"runs: {data['total_runs']} (skipped because still running: {data['skipped_overlaps']})"
+                  f"{'  running now: ' + ', '.join(data['running']) if data['running'] else ''}", highlight=False)
+    for t in data["next_runs"]:
+        console.print(f"next: {t}", highlight=False)
+    hard_exit(0)
+
+
+def _simple(which: Which, action: str, json_output: bool, note: str | None = None) -> None:
+    settings = load_settings()
+    schedule_id = _schedule_id(settings, which)
+
+    async def _go() -> None:
+        client = await connect_or_fail(settings)
+        handle = client.get_schedule_handle(schedule_id)
+        try:
+            if action == "pause":
+                await handle.pause(note=note or "paused with tgflow schedule pause")
+            elif action == "unpause":
+                await handle.unpause(note=note or "unpaused with tgflow schedule unpause")
+            elif action == "trigger":
+                await handle.trigger()
+            elif action == "delete":
+                await handle.delete()
+        except Exception as exc:
+            _missing(schedule_id, exc)
+
+    run(_go())
+    if json_output:
+        emit_json({"schedule_id": schedule_id, "action": action, "ok": True})
+    else:
+        done = {"pause": "paused", "unpause": "unpaused", "trigger": "triggered (a run starts now)",
+                "delete": "deleted"}[action]
+        console.print(f"schedule {schedule_id} {done}", highlight=False)
+    hard_exit(0)
+
+
+@app.command()
+def pause(which: Which = WHICH, note: str = typer.Option("", help="Why (shown in describe and the Web UI)."),
+          json_output: bool = JSON) -> None:
+    """Stop starting runs until `tgflow schedule unpause` (a running import finishes)."""
+    _simple(which, "pause", json_output, note or None)
+
+
+@app.command()
+def unpause(which: Which = WHICH, json_output: bool = JSON) -> None:
+    """Start running on the interval again."""
+    _simple(which, "unpause", json_output)
+
+
+@app.command()
+def trigger(which: Which = WHICH, json_output: bool = JSON) -> None:
+    """Start one run now through the schedule (skipped if one is still running)."""
+    _simple(which, "trigger", json_output)
+
+
+@app.command()
+def delete(which: Which = WHICH, json_output: bool = JSON) -> None:
+    """Remove the schedule (runs already started continue; `tgflow schedule create` brings it back)."""
+    _simple(which, "delete", json_output)

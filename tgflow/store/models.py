@@ -101,6 +101,19 @@ class ProductLink(SQLModel, table=True):
     attempts: int = 0
     last_synced_at: datetime | None = _when()
     updated_at: datetime | None = _when()
+    #: Per-field hashes of the mapped content last written (JSON), so updates send only changed fields.
+    field_hashes_json: str | None = None
+    #: TotalGest ``available`` per warehouse (JSON ``{warehouse: "decimal"}``), from the stock stream.
+    stock_json: str | None = None
+    #: Units sold in completed shop orders TotalGest does not know yet, last subtracted from stock.
+    reserved_quantity: int = 0
+    #: Sellable stock differs from ``stock_quantity``: the next stock flush writes it.
+    stock_dirty: bool = Field(default=False, index=True)
+    #: Last time an import saw the article in TotalGest (``--full`` drafts products not seen).
+    last_seen_at: datetime | None = _when()
+    #: Mapped content (JSON) of a product Framework360 refused, so the next run retries it without
+    #: waiting for the article to change in TotalGest again.
+    retry_json: str | None = None
 
 
 class SyncRun(SQLModel, table=True):

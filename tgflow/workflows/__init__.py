@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
+from tgflow.workflows.products import ProductImportWorkflow
+
 WORKFLOWS: list[type] = []
+WORKFLOWS.append(ProductImportWorkflow)

@@ -1,0 +1,274 @@
+"""Status-store functions of the product import: links, stock, cursors and runs.
+
+Blocking (SQLModel); activities call them through ``deps.db``. Portable SQL only
+(SQLite and PostgreSQL): select-then-insert in one session, retried once on an
+``IntegrityError`` from a concurrent insert. Everything works on bounded sets of
+SKUs (one page at a time), never on the whole catalog in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from tgflow.mapping.products import sellable_stock
+from tgflow.store.db import Store
+from tgflow.store.models import ProductLink, SyncCursor, SyncRun, utcnow
+
+T = TypeVar("T")
+
+ARTICLES_CURSOR = "articles"
+STOCK_CURSOR = "stock"
+CURSOR_NAMES = (ARTICLES_CURSOR, STOCK_CURSOR)
+RUN_KIND = "product_import"
+_IN_CHUNK = 500
+
+
+def _chunks(items: list[T], size: int = _IN_CHUNK) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _retrying(store: Store, fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in one session; a concurrent insert of the same key retries once."""
+    try:
+        with store.session() as s:
+            return fn(s)
+    except IntegrityError:
+        with store.session() as s:
+            return fn(s)
+
+
+# ---- cursors ----------------------------------------------------------------------------------------------------
+
+def get_cursor(store: Store, shop_id: str, name: str) -> datetime | None:
+    with store.session() as s:
+        row = s.get(SyncCursor, (shop_id, name))
+        return row.value if row else None
+
+
+def set_cursor(store: Store, shop_id: str, name: str, value: datetime | None) -> None:
+    def work(s: Session) -> None:
+        row = s.get(SyncCursor, (shop_id, name))
+        if row is None:
+            s.add(SyncCursor(shop_id=shop_id, name=name, value=value, updated_at=utcnow()))
+        else:
+            row.value = value
+            row.updated_at = utcnow()
+            s.add(row)
+
+    _retrying(store, work)
+
+
+def reset_cursor(store: Store, shop_id: str, name: str | None = None) -> list[str]:
+    """Forget one cursor (or all of the import's): the next run reads everything again."""
+    names = [name] if name else list(CURSOR_NAMES)
+    with store.session() as s:
+        for n in names:
+            row = s.get(SyncCursor, (shop_id, n))
+            if row is not None:
+                s.delete(row)
+    return names
+
+
+def list_cursors(store: Store, shop_id: str) -> list[dict[str, Any]]:
+    with store.session() as s:
+        rows = {r.name: r for r in s.exec(select(SyncCursor).where(SyncCursor.shop_id == shop_id))}
+    return [{"name": n, "value": rows[n].value if n in rows else None,
+             "updated_at": rows[n].updated_at if n in rows else None} for n in CURSOR_NAMES]
+
+
+# ---- links ------------------------------------------------------------------------------------------------------
+
+def load_links(store: Store, shop_id: str, skus: Iterable[str]) -> dict[str, ProductLink]:
+    wanted = sorted(set(skus))
+    out: dict[str, ProductLink] = {}
+    with store.session() as s:
+        for chunk in _chunks(wanted):
+            for link in s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.sku.in_(chunk))):
+                out[link.sku] = link
+    return out
+
+
+def _links_for_update(s: Session, shop_id: str, skus: list[str]) -> dict[str, ProductLink]:
+    out: dict[str, ProductLink] = {}
+    for chunk in _chunks(sorted(set(skus))):
+        for link in s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.sku.in_(chunk))):
+            out[link.sku] = link
+    return out
+
+
+def save_links(store: Store, shop_id: str, changes: Mapping[str, Mapping[str, Any]]) -> None:
+    """Upsert links by SKU with the given column values (one transaction)."""
+    if not changes:
+        return
+
+    def work(s: Session) -> None:
+        now = utcnow()
+        existing = _links_for_update(s, shop_id, list(changes))
+        for sku, values in changes.items():
+            link = existing.get(sku) or ProductLink(shop_id=shop_id, sku=sku)
+            for key, value in values.items():
+                setattr(link, key, value)
+            link.updated_at = now
+            s.add(link)
+
+    _retrying(store, work)
+
+
+def _levels(link: ProductLink) -> dict[str, str]:
+    return json.loads(link.stock_json) if link.stock_json else {}
+
+
+@dataclass
+class StockRow:
+    sku: str
+    article_id: int | None
+    warehouse: str
+    available: str
+
+
+def apply_stock_rows(store: Store, shop_id: str, rows: list[StockRow], warehouses: list[str] | None,
+                     reserved: Mapping[str, int]) -> int:
+    """Record warehouse levels; links whose sellable stock now differs from the stock written get
+    ``stock_dirty``. Returns how many links became dirty."""
+    if not rows:
+        return 0
+
+    def work(s: Session) -> int:
+        now = utcnow()
+        by_sku: dict[str, list[StockRow]] = {}
+        for row in rows:
+            by_sku.setdefault(row.sku, []).append(row)
+        existing = _links_for_update(s, shop_id, list(by_sku))
+        dirty = 0
+        for sku, sku_rows in by_sku.items():
+            link = existing.get(sku) or ProductLink(shop_id=shop_id, sku=sku, status="not_linked")
+            levels = _levels(link)
+            for row in sku_rows:
+                levels[row.warehouse] = row.available
+                if link.tg_article_id is None and row.article_id is not None:
+                    link.tg_article_id = row.article_id
+            link.stock_json = json.dumps(levels, sort_keys=True)
+            link.reserved_quantity = int(reserved.get(sku, 0))
+            wanted = sellable_stock(levels, warehouses, link.reserved_quantity)
+            was_dirty = bool(link.stock_dirty)
+            link.stock_dirty = link.stock_quantity != wanted
+            dirty += int(link.stock_dirty and not was_dirty)
+            link.updated_at = now
+            s.add(link)
+        return dirty
+
+    return _retrying(store, work)
+
+
+def apply_reserved(store: Store, shop_id: str, reserved: Mapping[str, int], warehouses: list[str] | None) -> int:
+    """Bring ``reserved_quantity`` of every link in line with ``reserved`` (SKUs that had a reservation
+    and SKUs that have one now only); links whose sellable stock changes become dirty."""
+
+    def work(s: Session) -> int:
+        now = utcnow()
+        links = {link.sku: link for link in s.exec(select(ProductLink).where(
+            ProductLink.shop_id == shop_id, ProductLink.reserved_quantity != 0))}
+        links.update(_links_for_update(s, shop_id, [k for k in reserved if k not in links]))
+        dirty = 0
+        for sku, qty in reserved.items():
+            if sku not in links:
+                links[sku] = ProductLink(shop_id=shop_id, sku=sku, status="not_linked", stock_json="{}")
+        for sku, link in links.items():
+            qty = int(reserved.get(sku, 0))
+            if link.reserved_quantity == qty and link.id is not None:
+                continue
+            link.reserved_quantity = qty
+            wanted = sellable_stock(_levels(link), warehouses, qty)
+            if link.stock_quantity != wanted and not link.stock_dirty:
+                dirty += 1
+            link.stock_dirty = link.stock_quantity != wanted
+            link.updated_at = now
+            s.add(link)
+        return dirty
+
+    return _retrying(store, work)
+
+
+def dirty_stock_page(store: Store, shop_id: str, after_id: int, limit: int) -> list[ProductLink]:
+    """Linked products whose sellable stock must be written, by link id (a resumable order)."""
+    with store.session() as s:
+        return list(s.exec(select(ProductLink).where(
+            ProductLink.shop_id == shop_id, ProductLink.stock_dirty == True,  # noqa: E712
+            ProductLink.f360_product_id.is_not(None), ProductLink.id > after_id,
+        ).order_by(ProductLink.id).limit(limit)))
+
+
+def mark_seen(store: Store, shop_id: str, skus: list[str], at: datetime) -> None:
+    if not skus:
+        return
+    with store.session() as s:
+        for chunk in _chunks(sorted(set(skus))):
+            s.execute(sa.update(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.sku.in_(chunk))
+                      .values(last_seen_at=at))
+
+
+def unseen_page(store: Store, shop_id: str, since: datetime, after_id: int, limit: int) -> list[ProductLink]:
+    """Published products whose article a full walk started at ``since`` did not see."""
+    with store.session() as s:
+        return list(s.exec(select(ProductLink).where(
+            ProductLink.shop_id == shop_id, ProductLink.f360_product_id.is_not(None),
+            ProductLink.active == True,  # noqa: E712
+            sa.or_(ProductLink.last_seen_at.is_(None), ProductLink.last_seen_at < since),
+            ProductLink.id > after_id,
+        ).order_by(ProductLink.id).limit(limit)))
+
+
+def list_links(store: Store, shop_id: str, status: str | None = None, limit: int | None = None,
+               offset: int = 0) -> list[ProductLink]:
+    with store.session() as s:
+        query = select(ProductLink).where(ProductLink.shop_id == shop_id)
+        if status:
+            query = query.where(ProductLink.status == status)
+        query = query.order_by(ProductLink.sku).offset(offset)
+        if limit:
+            query = query.limit(limit)
+        return list(s.exec(query))
+
+
+# ---- runs -------------------------------------------------------------------------------------------------------
+
+def start_run(store: Store, shop_id: str, workflow_id: str, run_id: str, started_at: datetime) -> None:
+    """Record a running import once per workflow run (safe to call again)."""
+    def work(s: Session) -> None:
+        row = s.exec(select(SyncRun).where(SyncRun.run_id == run_id)).first()
+        if row is None:
+            s.add(SyncRun(shop_id=shop_id, kind=RUN_KIND, workflow_id=workflow_id, run_id=run_id,
+                          status="running", started_at=started_at))
+
+    _retrying(store, work)
+
+
+def finish_run(store: Store, shop_id: str, workflow_id: str, run_id: str, status: str, started_at: datetime,
+               counts: Mapping[str, Any], errors: list[str]) -> None:
+    def work(s: Session) -> None:
+        row = s.exec(select(SyncRun).where(SyncRun.run_id == run_id)).first()
+        if row is None:
+            row = SyncRun(shop_id=shop_id, kind=RUN_KIND, workflow_id=workflow_id, run_id=run_id,
+                          started_at=started_at)
+        row.status = status
+        row.finished_at = utcnow()
+        row.counts_json = json.dumps(dict(counts), default=str)
+        row.errors_json = json.dumps(errors)
+        s.add(row)
+
+    _retrying(store, work)
+
+
+def last_runs(store: Store, shop_id: str, limit: int = 10) -> list[SyncRun]:
+    with store.session() as s:
+        return list(s.exec(select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == RUN_KIND)
+                           .order_by(SyncRun.started_at.desc()).limit(limit)))
