@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -25,7 +24,6 @@ def build_worker(client: Client, settings: Settings, deps: Deps, *, task_queue: 
         task_queue=task_queue or settings.temporal.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(deps),
-        activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=50,
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
