@@ -122,7 +122,7 @@ def run_dev(opts: DevOptions) -> None:
     console.print("starting Temporal dev server…")
     temporal = start_temporal(opts, data)
     tg_sim = TotalGestSim(articles=opts.articles)
-    f360_sim = Framework360Sim()
+    f360_sim = Framework360Sim(sku_pool=tg_sim.article_codes(300))
     servers = [
         ServerThread(tg_app(tg_sim), HOST, opts.totalgest_port).start(),
         ServerThread(f360_app(f360_sim), HOST, opts.framework360_port).start(),

@@ -298,6 +298,12 @@ class TotalGestSim:
         with self._lock:
             return copy.deepcopy(self._customers)
 
+    def article_codes(self, limit: int | None = None) -> list[str]:
+        """Codes of the catalog in id order (the Framework360 simulator's orders use them as SKUs)."""
+        with self._lock:
+            ids = sorted(self._articles)[:limit]
+            return [self._articles[i]["code"] for i in ids]
+
     def article(self, code: str) -> dict | None:
         with self._lock:
             article_id = self._by_code.get(code)
