@@ -14,11 +14,18 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 _meter: MetricMeter = MetricMeter.noop
 
+#: Durations are exported in milliseconds (the SDK's unit). The SDK's default buckets end at 10 s;
+#: an import takes seconds to hours.
+HISTOGRAM_BUCKETS: dict[str, list[float]] = {
+    "tgflow_product_import_duration": [1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 3_600_000, 10_800_000],
+}
+
 
 def prometheus_runtime(port: int, host: str = "127.0.0.1") -> Runtime:
     """A runtime whose SDK metrics and ours are served on http://host:port/metrics."""
     global _meter
-    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+        bind_address=f"{host}:{port}", histogram_bucket_overrides=HISTOGRAM_BUCKETS)))
     _meter = runtime.metric_meter
     _instrument.cache_clear()
     return runtime

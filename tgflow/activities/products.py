@@ -47,6 +47,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tgflow import metrics
 from tgflow.activities.deps import Deps
 from tgflow.clients.errors import ApiError, PermanentError, RateLimitedError
 from tgflow.clients.framework360 import MAX_BATCH, IntegrationStatus, ProductUpdate
@@ -207,6 +208,7 @@ class ProductActivities:
         counts = params.counts.model_dump() | {"full": params.full}
         await self.deps.db(pstore.finish_run, store, shop, params.workflow_id, params.run_id,
                            "completed" if params.succeeded else "failed", params.started_at, counts, errors)
+        _record_metrics(params)
 
     # ---- the pass --------------------------------------------------------------------------------------------------
 
@@ -565,6 +567,20 @@ class ProductActivities:
             changes[link.sku] = {"status": "error", "last_error": reason, "attempts": link.attempts + 1}
         await self.deps.db(pstore.save_links, self.deps.store, shop, changes)
         return outcome
+
+
+def _record_metrics(params: FinishImportInput) -> None:
+    """Products per outcome and the run's duration (Prometheus, when the worker exports metrics)."""
+    c = params.counts
+    outcome = "failed" if not params.succeeded else "completed_with_errors" if c.errors else "completed"
+    mode = "full" if params.full else "incremental"
+    for name, value in (("created", c.created), ("updated", c.updated), ("stock_updated", c.stock_updated),
+                        ("unchanged", c.unchanged), ("drafted", c.drafted), ("failed", c.errors)):
+        metrics.count("tgflow_products", value, "Products handled by the product import, by outcome",
+                      outcome=name)
+    metrics.count("tgflow_product_imports", 1, "Product import runs by result", result=outcome, mode=mode)
+    metrics.observe_seconds("tgflow_product_import_duration", (utcnow() - params.started_at).total_seconds(),
+                            "Duration of a product import run (start to finish)", result=outcome, mode=mode)
 
 
 def _status(status: str, tg_article_id: int | None, message: str | None = None) -> IntegrationStatus:

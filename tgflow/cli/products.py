@@ -167,6 +167,218 @@ def cursor_reset(
         console.print(f"reset: {', '.join(names)} — the next import reads everything")
 
 
+def _link_row(link, run=None, settings=None) -> dict[str, Any]:
+    from tgflow.temporal import workflow_url
+
+    row = {
+        "sku": link.sku, "status": link.status, "column": status_column(link.status, link.last_error),
+        "error": link.last_error, "attempts": link.attempts,
+        "tg_article_id": link.tg_article_id, "f360_product_id": link.f360_product_id,
+        "published": link.active, "stock_quantity": link.stock_quantity, "reserved_quantity": link.reserved_quantity,
+        "stock_pending": bool(link.stock_dirty),
+        "retried_next_run": link.status == "error" and link.retry_json is not None,
+        "last_synced_at": link.last_synced_at, "last_seen_at": link.last_seen_at, "updated_at": link.updated_at,
+    }
+    if run is not None and settings is not None:
+        row["last_import"] = {"workflow_id": run.workflow_id, "run_id": run.run_id, "status": run.status,
+                              "started_at": run.started_at, "finished_at": run.finished_at,
+                              "url": workflow_url(settings.temporal, run.workflow_id) if run.workflow_id else None}
+    return row
+
+
+def _last_import_for(store, shop_id: str, link):
+    """The import run that last wrote this link: the latest one started before the link changed."""
+    from sqlmodel import select
+
+    from tgflow.store.models import SyncRun
+    from tgflow.store.products import RUN_KIND
+
+    with store.session() as s:
+        query = select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == RUN_KIND)
+        if link.updated_at is not None:
+            query = query.where(SyncRun.started_at <= link.updated_at)
+        return s.exec(query.order_by(SyncRun.started_at.desc()).limit(1)).first()
+
+
+@app.command("show")
+def show(
+    sku: str = typer.Argument(..., help="The article code (SKU), e.g. ART-00042."),
+    json_output: bool = typer.Option(False, "--json", help="Print the product as JSON."),
+) -> None:
+    """One product: sync state, TotalGest and Framework360 ids, last error, last sync, Web UI link.
+
+    Shows the state (`Linked`, `Not linked`, `Error: reason`), the TotalGest article id, the Framework360
+    product id, failed attempts, when it was last synced and the Web UI link of the import that last wrote it.
+
+    Example: `tgflow products show ART-00042`; then fix the cause and `tgflow products retry ART-00042 --wait`.
+    """
+    from tgflow.cli.common import EXIT_CONFIG
+    from tgflow.store import products as pstore
+
+    settings = load_settings()
+    store = _store(settings)
+    shop = settings.totalgest.shop_id
+    link = pstore.load_links(store, shop, [sku]).get(sku)
+    if link is None:
+        store.close()
+        fail(f"no product with SKU {sku} is known to the import (see `tgflow products list`); "
+             "an article appears after the import that reads it", EXIT_CONFIG)
+    row = _link_row(link, _last_import_for(store, shop, link), settings)
+    store.close()
+    if json_output:
+        emit_json(row)
+        return
+    style = {"linked": "green", "error": "red"}.get(row["status"], "yellow")
+    table = Table(title=f"Product {sku}", show_header=False)
+    table.add_row("status", f"[{style}]{row['column']}[/]")
+    table.add_row("TotalGest article id", str(row["tg_article_id"] or "—"))
+    table.add_row("Framework360 product id", str(row["f360_product_id"] or "— (not created)"))
+    table.add_row("published", "yes" if row["published"] else "no (draft)")
+    table.add_row("stock written", "—" if row["stock_quantity"] is None else
+                  f"{row['stock_quantity']} (reserved by unexported orders: {row['reserved_quantity']})")
+    table.add_row("failed attempts", str(row["attempts"]))
+    table.add_row("last synced", _when(row["last_synced_at"]))
+    table.add_row("last seen in TotalGest", _when(row["last_seen_at"]))
+    imp = row.get("last_import")
+    if imp:
+        table.add_row("last import", f"{imp['workflow_id']} ({imp['status']}, {_when(imp['started_at'])})")
+        table.add_row("Web UI", imp["url"] or "—")
+    console.print(table)
+    if row["status"] == "error":
+        hint = ("retried by every import run; after fixing the cause: `tgflow products retry "
+                f"{sku} --wait`") if row["retried_next_run"] else \
+            f"fix the article in TotalGest (the next import picks it up) or `tgflow products retry {sku} --wait`"
+        err_console.print(f"[red]error[/] {row['error']}\n{hint}", highlight=False, soft_wrap=True)
+
+
+def mark_for_retry(store, shop_id: str, skus: list[str] | None) -> tuple[list[str], list[str], bool]:
+    """Make the next import rewrite these products in full (``None``: every product in error).
+
+    Products Framework360 refused keep their mapped content and are retried from it; the others are
+    written again when their article is read, so the articles cursor is reset when there are any
+    (the next run re-reads the catalog and still writes only these and real changes).
+    Returns (marked SKUs, unknown SKUs, whether the catalog is re-read).
+    """
+    from sqlmodel import select
+
+    from tgflow.store import products as pstore
+    from tgflow.store.models import ProductLink
+
+    with store.session() as s:
+        query = select(ProductLink).where(ProductLink.shop_id == shop_id)
+        if skus is None:
+            query = query.where(ProductLink.status == "error")
+        links = list(s.exec(query.order_by(ProductLink.sku))) if skus is None else \
+            [link for link in pstore.load_links(store, shop_id, skus).values()]
+    found = {link.sku for link in links}
+    unknown = [sku for sku in (skus or []) if sku not in found]
+    reread = any(link.retry_json is None for link in links)
+    pstore.save_links(store, shop_id, {link.sku: {"content_hash": None, "field_hashes_json": None}
+                                       for link in links})
+    if reread:
+        pstore.reset_cursor(store, shop_id, pstore.ARTICLES_CURSOR)
+    return sorted(found), unknown, reread
+
+
+@app.command("retry")
+def retry(
+    skus: Optional[list[str]] = typer.Argument(None, help="Article codes (SKUs) to write again."),
+    failed: bool = typer.Option(False, "--failed", help="Every product currently in error."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for the import and report each product's outcome."),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Re-drive failed products once their cause is fixed (an import run writes them again in full).
+
+    The products are marked for a full rewrite and an import is started now (a worker must be running).
+    Products Framework360 refused are retried from their saved content; for the others the next run re-reads
+    the TotalGest catalog (it still writes only these and real changes). Unknown SKUs are reported and skipped.
+
+    Examples: `tgflow products retry --failed --wait`, `tgflow products retry ART-00042 ART-00043`.
+    Exit code 1 when a product is still in error (or unknown) after --wait.
+    """
+    from tgflow.cli.common import EXIT_CONFIG
+    from tgflow.service.products import start_import
+    from tgflow.store.models import utcnow
+    from tgflow.temporal import workflow_url
+
+    if bool(skus) == failed:
+        fail("name the SKUs to retry, or pass --failed for every product in error (not both)", EXIT_CONFIG)
+    settings = load_settings()
+    shop = settings.totalgest.shop_id
+    store = _store(settings)
+    marked_at = utcnow()
+    marked, unknown, reread = mark_for_retry(store, shop, None if failed else list(dict.fromkeys(skus)))
+    for sku in unknown:
+        err_console.print(f"[yellow]skipped[/] {sku}: no product with this SKU is known to the import",
+                          highlight=False)
+    if not marked:
+        store.close()
+        if json_output:
+            emit_json({"retried": [], "unknown": unknown, "workflow_id": None})
+        else:
+            console.print("nothing to retry: no product in error" if failed else "nothing to retry")
+        raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
+
+    async def _go() -> tuple[Any, Any]:
+        client = await connect_or_fail(settings)
+        handle = await start_import(client, settings)
+        desc = await handle.describe()
+        if desc.start_time and desc.start_time < marked_at:
+            # A manual import that read its cursors before our marks was already running: let it
+            # finish, then start the run that honours them.
+            await handle.result()
+            handle = await start_import(client, settings)
+        if not wait:
+            return handle, None
+        if interactive() and not json_output:
+            return handle, await _wait_with_progress(client, handle)
+        return handle, await handle.result()
+
+    try:
+        handle, report = run(_go())
+    except typer.Exit as exc:
+        store.close()
+        hard_exit(exc.exit_code)
+    except Exception as exc:
+        store.close()
+        try:
+            fail(f"the product import failed: {_failure_text(exc)}", EXIT_FAILURES)
+        except typer.Exit as exit_:
+            hard_exit(exit_.exit_code)
+    out: dict[str, Any] = {"workflow_id": handle.id, "url": workflow_url(settings.temporal, handle.id),
+                           "retried": marked, "unknown": unknown, "catalog_reread": reread}
+    if not wait:
+        store.close()
+        if json_output:
+            emit_json(out)
+        else:
+            console.print(f"{len(marked)} product(s) marked; import started: {handle.id}\n{out['url']}",
+                          highlight=False)
+        hard_exit(EXIT_FAILURES if unknown else EXIT_OK)
+    from tgflow.store import products as pstore
+
+    links = pstore.load_links(store, shop, marked)
+    store.close()
+    results = [{"sku": sku, "status": links[sku].status, "error": links[sku].last_error,
+                "f360_product_id": links[sku].f360_product_id} for sku in marked]
+    out |= {"results": results, "import": report.model_dump(mode="json")}
+    still = [r for r in results if r["status"] != "linked"]
+    if json_output:
+        emit_json(out)
+    else:
+        table = Table(title=f"Retried products ({len(results)})")
+        for col in ("SKU", "Status", "F360 id"):
+            table.add_column(col)
+        for r in results:
+            style = "green" if r["status"] == "linked" else "red"
+            table.add_row(r["sku"], f"[{style}]{status_column(r['status'], r['error'])}[/]",
+                          str(r["f360_product_id"] or "—"))
+        console.print(table)
+        console.print(f"{len(results) - len(still)} linked, {len(still)} still failing, {len(unknown)} unknown · "
+                      f"{out['url']}", highlight=False)
+    hard_exit(EXIT_FAILURES if still or unknown else EXIT_OK)
+
+
 def register(root: typer.Typer) -> None:
     root.command("import-products")(import_products)
 

@@ -62,8 +62,17 @@ def _print(data: dict[str, Any]) -> None:
                       "(cancelled or refunded on Framework360): handle them in TotalGest")
     imp = data.get("last_product_import")
     if imp:
+        c = imp["counts"]
+        summary = ", ".join(f"{c[k]} {label}" for k, label in (
+            ("articles_read", "read"), ("created", "created"), ("updated", "updated"),
+            ("stock_updated", "stock updated"), ("unchanged", "unchanged"), ("drafted", "drafted"),
+            ("errors", "errors")) if k in c)
         console.print(f"last product import: {_when(imp['started_at'])}, {imp['status']}, "
-                      f"{imp['duration_seconds'] or 0:.1f} s, {imp['counts']}", highlight=False)
+                      f"{imp['duration_seconds'] or 0:.1f} s{', ' + summary if summary else ''}", highlight=False)
+        for reason in imp.get("errors") or []:
+            console.print(f"  [red]error[/] {reason}", highlight=False, soft_wrap=True)
+        if imp.get("url"):
+            console.print(f"  {imp['url']}", highlight=False)
     else:
         console.print("last product import: none yet")
     for sched in data.get("schedules", []):

@@ -41,7 +41,8 @@ def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
             "started_at": last_import.started_at, "finished_at": last_import.finished_at,
             "duration_seconds": (last_import.finished_at - last_import.started_at).total_seconds()
             if last_import.finished_at and last_import.started_at else None,
-            "status": last_import.status, "counts": json.loads(last_import.counts_json or "{}"),
+            "status": last_import.status, "workflow_id": last_import.workflow_id, "run_id": last_import.run_id,
+            "counts": json.loads(last_import.counts_json or "{}"),
             "errors": json.loads(last_import.errors_json or "[]")[:5]},
     }
 
@@ -77,6 +78,10 @@ async def overview(settings: Settings, store: Store, client) -> dict[str, Any]:
     shop = settings.totalgest.shop_id
     tg, f360 = await asyncio.gather(check_totalgest(settings), check_framework360(settings))
     data: dict[str, Any] = await asyncio.to_thread(store_overview, store, shop)
+    if data["last_product_import"] and data["last_product_import"]["workflow_id"]:
+        from tgflow.temporal import workflow_url
+
+        data["last_product_import"]["url"] = workflow_url(settings.temporal, data["last_product_import"]["workflow_id"])
     data["services"] = {"totalgest": tg.as_dict(), "framework360": f360.as_dict(), "temporal": {"ok": client is not None}}
     if client is not None:
         data["schedules"] = [await schedule_overview(client, f"product-import-{shop}"),
