@@ -1,4 +1,4 @@
-from tgflow.cli.main import app
+from tgflow.cli.main import main
 
 if __name__ == "__main__":
-    app(prog_name="tgflow")
+    main()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Optional
 
 import typer
@@ -192,5 +194,23 @@ def show_config_path() -> None:
     console.print(str(config_path()))
 
 
+def main() -> None:
+    """Console entry point. Ends without interpreter teardown: once Temporal's native client
+    has run, its threads can abort a finishing interpreter (temporalio/sdk-python#300) and
+    turn a success into SIGABRT, which scripts would read as a failure."""
+    try:
+        app(prog_name="tgflow")
+        code = 0
+    except SystemExit as exc:
+        if isinstance(exc.code, int) or exc.code is None:
+            code = exc.code or 0
+        else:
+            sys.stderr.write(f"{exc.code}\n")
+            code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()

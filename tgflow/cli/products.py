@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from enum import Enum
-from typing import Any, NoReturn, Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -47,22 +45,6 @@ class LinkStatus(str, Enum):
 class CursorName(str, Enum):
     articles = "articles"
     stock = "stock"
-
-
-def hard_exit(code: int = EXIT_OK) -> NoReturn:
-    """End a command that talked to Temporal without interpreter teardown: the SDK's Rust threads can
-    abort the process while Python finalizes (temporalio/sdk-python#300), turning a success into
-    SIGABRT. Under test runners (CliRunner, pytest) it just raises ``typer.Exit``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        sys.stdout.fileno()
-        real_stdout = True
-    except Exception:
-        real_stdout = False
-    if not real_stdout or "pytest" in sys.modules:
-        raise typer.Exit(code)
-    os._exit(code)
 
 
 def _store(settings):
@@ -338,13 +320,13 @@ def retry(
         handle, report = run(_go())
     except typer.Exit as exc:
         store.close()
-        hard_exit(exc.exit_code)
+        raise typer.Exit(exc.exit_code)
     except Exception as exc:
         store.close()
         try:
             fail(f"the product import failed: {_failure_text(exc)}", EXIT_FAILURES)
         except typer.Exit as exit_:
-            hard_exit(exit_.exit_code)
+            raise typer.Exit(exit_.exit_code)
     out: dict[str, Any] = {"workflow_id": handle.id, "url": workflow_url(settings.temporal, handle.id),
                            "retried": marked, "unknown": unknown, "catalog_reread": reread}
     if not wait:
@@ -354,7 +336,7 @@ def retry(
         else:
             console.print(f"{len(marked)} product(s) marked; import started: {handle.id}\n{out['url']}",
                           highlight=False)
-        hard_exit(EXIT_FAILURES if unknown else EXIT_OK)
+        raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
     from tgflow.store import products as pstore
 
     links = pstore.load_links(store, shop, marked)
@@ -376,7 +358,7 @@ def retry(
         console.print(table)
         console.print(f"{len(results) - len(still)} linked, {len(still)} still failing, {len(unknown)} unknown · "
                       f"{out['url']}", highlight=False)
-    hard_exit(EXIT_FAILURES if still or unknown else EXIT_OK)
+    raise typer.Exit(EXIT_FAILURES if still or unknown else EXIT_OK)
 
 
 def register(root: typer.Typer) -> None:
@@ -413,24 +395,24 @@ def import_products(
     try:
         result = run(_go())
     except typer.Exit as exc:
-        hard_exit(exc.exit_code)
+        raise typer.Exit(exc.exit_code)
     except Exception as exc:
         try:
             fail(f"the product import failed: {_failure_text(exc)}", EXIT_FAILURES)
         except typer.Exit as exit_:
-            hard_exit(exit_.exit_code)
+            raise typer.Exit(exit_.exit_code)
     if not wait:
         if json_output:
             emit_json(result)
         else:
             console.print(f"product import started: {result['workflow_id']}\n{result['url']}", highlight=False)
-        hard_exit(EXIT_OK)
+        raise typer.Exit(EXIT_OK)
     report = result.model_dump(mode="json")
     if json_output:
         emit_json(report)
     else:
         _print_report(report)
-    hard_exit(EXIT_FAILURES if result.errors else EXIT_OK)
+    raise typer.Exit(EXIT_FAILURES if result.errors else EXIT_OK)
 
 
 async def _wait_with_progress(client, handle):

@@ -8,16 +8,7 @@ from typing import Any
 import typer
 
 from tgflow.cli.common import EXIT_CONFIG, EXIT_FAILURES, connect_or_fail, console, emit_json, fail, load_settings
-from tgflow.cli.common import run as _run
-from tgflow.cli.products import hard_exit
-
-
-def run(coro):
-    """Like common.run, but a failure exits without interpreter teardown (see ``hard_exit``)."""
-    try:
-        return _run(coro)
-    except typer.Exit as exc:
-        hard_exit(exc.exit_code)
+from tgflow.cli.common import run
 
 app = typer.Typer(
     help=(
@@ -81,7 +72,7 @@ def create(which: Which = WHICH, json_output: bool = JSON) -> None:
     else:
         console.print(f"schedule {schedule_id} {'created' if created else 'updated'}: every {every:g} minutes, "
                       "overlapping runs skipped", highlight=False)
-    hard_exit(0)
+    raise typer.Exit(0)
 
 
 @app.command()
@@ -115,7 +106,7 @@ def describe(which: Which = WHICH, json_output: bool = JSON) -> None:
     data = run(_go())
     if json_output:
         emit_json(data)
-        hard_exit(0)
+        raise typer.Exit(0)
     every = ", ".join(f"{s / 60:g} min" for s in data["every_seconds"])
     console.print(f"[bold]{schedule_id}[/]  every {every}  overlap {data['overlap']}  "
                   f"{'[yellow]PAUSED[/] ' + (data['note'] or '') if data['paused'] else '[green]active[/]'}",
@@ -124,7 +115,7 @@ def describe(which: Which = WHICH, json_output: bool = JSON) -> None:
                   f"{'  running now: ' + ', '.join(data['running']) if data['running'] else ''}", highlight=False)
     for t in data["next_runs"]:
         console.print(f"next: {t}", highlight=False)
-    hard_exit(0)
+    raise typer.Exit(0)
 
 
 def _simple(which: Which, action: str, json_output: bool, note: str | None = None) -> None:
@@ -153,7 +144,7 @@ def _simple(which: Which, action: str, json_output: bool, note: str | None = Non
         done = {"pause": "paused", "unpause": "unpaused", "trigger": "triggered (a run starts now)",
                 "delete": "deleted"}[action]
         console.print(f"schedule {schedule_id} {done}", highlight=False)
-    hard_exit(0)
+    raise typer.Exit(0)
 
 
 @app.command()
