@@ -149,7 +149,10 @@ def worker(
     from tgflow.logs import setup_logging
     from tgflow.worker import run_worker
 
-    setup_logging(log_level, log_format)
+    try:
+        setup_logging(log_level, log_format)
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
     settings = load_settings()
 
     async def _run() -> None:
