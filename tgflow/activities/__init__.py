@@ -14,6 +14,10 @@ def build_activities(deps: Deps) -> list[Callable]:
 
     products = ProductActivities(deps)
     activities += [products.begin_import, products.import_products_pass, products.finish_import]
+    from tgflow.activities.orders import OrderActivities
+
+    orders = OrderActivities(deps)
+    activities += [orders.export_order, orders.record_order_result, orders.reconcile_orders]
     return activities
 
 

@@ -77,6 +77,9 @@ class OrderAttempt(SQLModel, table=True):
     outcome: str = ""  # linked | already_linked | failed | retrying
     message: str | None = None
     workflow_id: str | None = None
+    #: The export run that recorded it: recording the same run twice keeps one row.
+    run_id: str | None = Field(default=None, index=True)
+    tg_order_number: str | None = None
 
 
 class ProductLink(SQLModel, table=True):

@@ -6,3 +6,12 @@ from tgflow.workflows.products import ProductImportWorkflow
 
 WORKFLOWS: list[type] = []
 WORKFLOWS.append(ProductImportWorkflow)
+
+from tgflow.workflows.orders import (  # noqa: E402
+    ExportOrdersWorkflow,
+    OrderExportWorkflow,
+    OrderQueueWorkflow,
+    OrderReconcileWorkflow,
+)
+
+WORKFLOWS += [OrderExportWorkflow, OrderQueueWorkflow, ExportOrdersWorkflow, OrderReconcileWorkflow]

@@ -1,0 +1,325 @@
+"""Order export activities: a completed Framework360 order -> one TotalGest order, exactly once.
+
+Two activities per order, both safe to run again:
+
+1. ``export_order`` fetches the order, maps and validates it, finds or creates the
+   customer and finds (by ``external_ref`` = the Framework360 number) or creates the
+   TotalGest order. Its result holds ids and numbers only. A retry after any failure
+   (a 5xx after TotalGest committed, a timeout, a killed worker) looks the order up
+   again before creating, so it never makes a second one.
+2. ``record_order_result`` writes the outcome to the status store (one attempt row per
+   workflow run, however often it runs) and sets the order's ``integrations/totalgest``
+   status on Framework360 - the shop's status column.
+
+Plus ``reconcile_orders`` for the reconciliation schedule. Activities read customer
+data themselves; nothing personal goes into their inputs, results or error messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from tgflow.activities.deps import Deps
+from tgflow.clients.errors import AuthError, NotFoundError, PermanentError, RateLimitedError, ValidationError
+from tgflow.clients.framework360 import IntegrationStatus, Order
+from tgflow.clients.totalgest import CustomerInput, TotalGestClient
+from tgflow.mapping.orders import MappingError, explain_rejection, map_order
+from tgflow.store import orders as ostore
+from tgflow.store.models import utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: TotalGest's payment codes, VAT rates and currency are re-read after this long.
+REFERENCE_TTL_SECONDS = 60.0
+#: Framework360 keeps at most this much of a status message.
+MAX_STATUS_MESSAGE = 500
+NOT_EXPORTABLE = "OrderNotExportable"
+
+
+# ---- inputs / outputs ---------------------------------------------------------------------------------------------
+
+class ExportOrderInput(BaseModel):
+    shop_id: str
+    f360_order_id: int
+    workflow_id: str | None = None
+
+
+class ExportOrderResult(BaseModel):
+    outcome: Literal["linked", "already_linked"]
+    f360_number: str
+    tg_order_id: int
+    tg_order_number: str
+    tg_customer_id: int | None = None
+    f360_status: str | None = None
+    completed_at: AwareDatetime | None = None
+
+
+class RecordOrderInput(BaseModel):
+    shop_id: str
+    f360_order_id: int
+    outcome: Literal["linked", "already_linked", "failed"]
+    f360_number: str | None = None
+    tg_order_id: int | None = None
+    tg_order_number: str | None = None
+    tg_customer_id: int | None = None
+    reason: str | None = None
+    workflow_id: str | None = None
+    run_id: str | None = None
+    f360_status: str | None = None
+    completed_at: AwareDatetime | None = None
+
+
+class RecordOrderResult(BaseModel):
+    #: False when Framework360 refused the status (e.g. the order is gone); ``note`` says why.
+    f360_updated: bool = True
+    note: str | None = None
+
+
+class ReconcileInput(BaseModel):
+    shop_id: str
+
+
+class ReconcileResult(BaseModel):
+    seen: int = 0
+    enqueued: int = 0
+    already_linked: int = 0
+    skipped_failed: int = 0
+    cursor: AwareDatetime | None = None
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------------
+
+def not_exportable(reason: str, number: str | None = None) -> ApplicationError:
+    """A failure a person must fix: no retry; the reason (and the order number) go to history and the store."""
+    return ApplicationError(reason, {"number": number}, type=NOT_EXPORTABLE, non_retryable=True)
+
+
+async def api_call(fn: Callable[[], Awaitable[T]], *, what: str, number: str | None = None) -> T:
+    """Translate client errors: 429 waits Retry-After, other transient ones propagate (Temporal retries
+    with backoff), permanent ones become a non-retryable failure naming what to fix."""
+    try:
+        return await fn()
+    except RateLimitedError as exc:
+        delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+        raise ApplicationError(f"{what}: {exc}", type="RateLimited", next_retry_delay=delay) from None
+    except AuthError as exc:
+        raise not_exportable(f"{what}: {exc} - check the credentials in the settings", number) from None
+    except PermanentError as exc:
+        raise not_exportable(f"{what}: {exc}", number) from None
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class OrderActivities:
+    """Order export activities bound to the worker's shared clients and store."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._reference: tuple[float, set[str], set[Decimal], str] | None = None
+
+    def _lock(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    async def _tg_reference(self, tg: TotalGestClient) -> tuple[set[str], set[Decimal], str]:
+        """Payment codes, VAT rates and currency of the TotalGest shop, cached briefly per worker."""
+        now = time.monotonic()
+        if self._reference is None or now - self._reference[0] > REFERENCE_TTL_SECONDS:
+            methods = await api_call(tg.list_payment_methods, what="reading TotalGest payment methods")
+            vats = await api_call(tg.list_vat_codes, what="reading TotalGest VAT codes")
+            shop = await api_call(tg.get_shop, what="reading the TotalGest shop")
+            self._reference = (now, {m.code for m in methods}, {v.rate for v in vats}, shop.currency)
+        _, codes, rates, currency = self._reference
+        return codes, rates, currency
+
+    async def _customer_id(self, tg: TotalGestClient, customer: CustomerInput, number: str) -> int:
+        """Find the customer by e-mail or create it; one customer per e-mail even under concurrency.
+
+        TotalGest does not enforce unique e-mails, so find-then-create is racy. Two defences:
+
+        * inside this worker, exports of the same e-mail are serialized by an asyncio lock keyed by
+          the e-mail's hash (activities of one worker share its event loop), so the second export
+          finds the customer the first one created;
+        * across workers (or after a create whose response was lost and raced another export),
+          the customer list is read again after creating, and every export uses the customer with
+          the LOWEST id, so all orders of that e-mail land on the same customer.
+        """
+        email = customer.email
+        async with self._lock("customer:" + _digest(email.lower())):
+            found = await api_call(lambda: tg.find_customers(email), what="looking up the customer", number=number)
+            if not found:
+                await api_call(lambda: tg.create_customer(customer), what="creating the customer", number=number)
+                found = await api_call(lambda: tg.find_customers(email), what="looking up the new customer",
+                                       number=number)
+                if not found:
+                    raise ApplicationError(f"order {number}: the customer just created is not found yet",
+                                           type="CustomerNotVisible")
+            return min(c.id for c in found)
+
+    async def _fetch(self, order_id: int) -> Order:
+        async def get() -> Order:
+            try:
+                return await self.deps.framework360.get_order(order_id)
+            except NotFoundError:
+                raise not_exportable(f"Framework360 has no order with id {order_id}: check the id") from None
+
+        return await api_call(get, what=f"reading Framework360 order {order_id}")
+
+    # ---- activities ---------------------------------------------------------------------------------------------
+
+    @activity.defn
+    async def export_order(self, params: ExportOrderInput) -> ExportOrderResult:
+        """Fetch, map, find-or-create customer, find-or-create order. Idempotent by ``external_ref``."""
+        deps = self.deps
+        order = await self._fetch(params.f360_order_id)
+        number = order.number
+        await deps.db(ostore.mark_pending, deps.store, params.shop_id, order.id, workflow_id=params.workflow_id,
+                      number=number, f360_status=order.status)
+        tg = deps.totalgest
+        async with self._lock("order:" + number):
+            existing = await api_call(lambda: tg.find_orders(number), what="looking up the TotalGest order",
+                                      number=number)
+            if existing:
+                first = min(existing, key=lambda o: o.id)
+                if len(existing) > 1:
+                    log.warning("order %s exists %d times in TotalGest; using %s", number, len(existing), first.number)
+                link = await deps.db(ostore.get_link, deps.store, params.shop_id, order.id)
+                status = order.integrations.totalgest.status if order.integrations.totalgest else None
+                seen_linked = (link is not None and link.status == "linked") or status == "linked"
+                return ExportOrderResult(
+                    outcome="already_linked" if seen_linked else "linked", f360_number=number,
+                    tg_order_id=first.id, tg_order_number=first.number, tg_customer_id=first.customer_id,
+                    f360_status=order.status, completed_at=order.completed_at)
+
+            codes, rates, currency = await self._tg_reference(tg)
+            try:
+                mapped = map_order(order, deps.settings.payment_methods, tg_payment_codes=codes,
+                                   tg_vat_rates=rates, currency=currency)
+            except MappingError as exc:
+                raise not_exportable(str(exc), number) from None
+            customer_id = await self._customer_id(tg, mapped.customer, number)
+
+            async def create():
+                try:
+                    return await tg.create_order(mapped.with_customer(customer_id))
+                except ValidationError as exc:
+                    raise not_exportable(f"order {number}: {explain_rejection(order, exc.details)}",
+                                         number) from None
+
+            created = await api_call(create, what=f"creating TotalGest order {number}", number=number)
+            return ExportOrderResult(
+                outcome="linked", f360_number=number, tg_order_id=created.id, tg_order_number=created.number,
+                tg_customer_id=customer_id, f360_status=order.status, completed_at=order.completed_at)
+
+    @activity.defn
+    async def record_order_result(self, params: RecordOrderInput) -> RecordOrderResult:
+        """Store the outcome, then set ``integrations/totalgest`` on Framework360. Safe to repeat."""
+        deps = self.deps
+        await deps.db(
+            ostore.record_result, deps.store, params.shop_id, params.f360_order_id, outcome=params.outcome,
+            number=params.f360_number, tg_order_id=params.tg_order_id, tg_order_number=params.tg_order_number,
+            tg_customer_id=params.tg_customer_id, reason=params.reason, workflow_id=params.workflow_id,
+            run_id=params.run_id, f360_status=params.f360_status, completed_at=params.completed_at)
+        if params.outcome == "failed":
+            status = IntegrationStatus(status="error", message=(params.reason or "export failed")[:MAX_STATUS_MESSAGE],
+                                       synced_at=utcnow())
+        else:
+            status = IntegrationStatus(status="linked", remote_id=params.tg_order_number, synced_at=utcnow())
+        try:
+            await deps.framework360.set_order_status(params.f360_order_id, status)
+        except RateLimitedError as exc:
+            delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+            raise ApplicationError(f"setting the Framework360 status: {exc}", type="RateLimited",
+                                   next_retry_delay=delay) from None
+        except PermanentError as exc:
+            # The outcome is stored; a status column Framework360 refuses must not undo the export.
+            return RecordOrderResult(f360_updated=False, note=f"Framework360 status not set: {exc}")
+        return RecordOrderResult()
+
+    @activity.defn
+    async def reconcile_orders(self, params: ReconcileInput) -> ReconcileResult:
+        """Enqueue completed orders updated since the cursor that are not linked; move the cursor.
+
+        Pages through Framework360 inside the activity (heartbeating), sends each page's ids to
+        the shop's queue by signal-with-start, and saves the cursor only at the end, so a retry
+        re-reads from the old cursor (enqueueing twice is harmless: the queue ignores ids it holds
+        and a second export finds the order linked). A failed order is enqueued again only when
+        it changed in Framework360 after the failure (status or updated_at), otherwise it would
+        fail again every run; ``tgflow export-orders`` re-exports it after a fix.
+        """
+        from tgflow.service.orders import enqueue_orders
+
+        deps = self.deps
+        settings = deps.settings
+        cursor = await deps.db(ostore.get_cursor, deps.store, params.shop_id)
+        since = cursor - timedelta(seconds=settings.orders.reconcile_overlap_seconds) if cursor else None
+        newest = cursor
+        result = ReconcileResult()
+        client = activity.client()
+        page_no = 0
+        async for page in _pages(deps, since):
+            page_no += 1
+            links = await deps.db(ostore.load_links, deps.store, params.shop_id, [o.id for o in page.items])
+            wanted: list[int] = []
+            for ref in page.items:
+                result.seen += 1
+                if ref.updated_at and (newest is None or ref.updated_at > newest):
+                    newest = ref.updated_at
+                link = links.get(ref.id)
+                remote = ref.integrations.totalgest.status if ref.integrations.totalgest else None
+                if remote == "linked" or (link is not None and link.status == "linked"):
+                    result.already_linked += 1
+                    continue
+                if link is not None and link.status == "failed" and link.f360_status == ref.status and (
+                        ref.updated_at is None or link.last_attempt_at is None
+                        or ref.updated_at <= link.last_attempt_at):
+                    result.skipped_failed += 1
+                    continue
+                wanted.append(ref.id)
+            wanted_set = set(wanted)
+            await deps.db(ostore.ensure_known, deps.store, params.shop_id,
+                          [(o.id, o.number, o.status) for o in page.items if o.id in wanted_set])
+            if wanted:
+                await enqueue_orders(client, settings, wanted)
+                result.enqueued += len(wanted)
+            activity.heartbeat(page_no)
+        await deps.db(ostore.set_cursor, deps.store, params.shop_id, newest)
+        result.cursor = newest
+        return result
+
+
+async def _pages(deps: Deps, since):
+    f360 = deps.framework360
+    page = 1
+    while True:
+        result = await api_call(lambda: f360.list_orders(status="completed", updated_after=since, page=page),
+                                what="listing Framework360 orders")
+        yield result
+        if result.is_last:
+            return
+        page += 1
+
+
+__all__ = [
+    "ExportOrderInput", "ExportOrderResult", "OrderActivities", "ReconcileInput", "ReconcileResult",
+    "RecordOrderInput", "RecordOrderResult", "NOT_EXPORTABLE",
+]

@@ -1,0 +1,407 @@
+"""Order export workflows: one per order, a per-shop queue, a bulk manual export, the reconciliation.
+
+Histories hold ids, numbers, statuses and reasons only (never customer data or
+credentials): the activities read the order themselves.
+
+* ``OrderExportWorkflow`` (``order-export-<shop>-<order id>``): two activities,
+  export then record. Transient failures retry with exponential backoff for
+  ``retry_for_hours``; a reason a person must fix fails fast. The result says
+  ``linked`` / ``already_linked`` / ``failed`` (the workflow itself completes, so
+  a parent always gets the reason; ``TgSyncStatus`` shows ``failed`` in the Web UI).
+* ``OrderQueueWorkflow`` (``order-queue-<shop>``): long-running, fed by ``enqueue``
+  signals (callers use signal-with-start), runs at most ``max_concurrent`` exports,
+  continues as new carrying its backlog.
+* ``ExportOrdersWorkflow``: ``tgflow export-orders``; runs the given orders now and
+  returns the report.
+* ``OrderReconcileWorkflow``: the schedule's run; one activity enqueues what is not linked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    TimeoutError as TemporalTimeoutError,
+    WorkflowAlreadyStartedError,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, Field
+
+    from tgflow import search_attributes as attrs
+    from tgflow.activities.orders import (
+        NOT_EXPORTABLE,
+        ExportOrderInput,
+        ExportOrderResult,
+        OrderActivities,
+        ReconcileInput,
+        ReconcileResult,
+        RecordOrderInput,
+    )
+
+EXPORT_KIND = "order-export"
+QUEUE_KIND = "order-queue"
+BULK_KIND = "order-bulk-export"
+RECONCILE_KIND = "order-reconcile"
+QUEUE_SIGNAL = "enqueue"
+#: After Temporal suggests continue-as-new, the queue waits this long for running exports to finish.
+DRAIN_TIMEOUT = timedelta(minutes=10)
+
+
+def export_workflow_id(shop_id: str, order_id: int) -> str:
+    return f"order-export-{shop_id}-{order_id}"
+
+
+def queue_workflow_id(shop_id: str) -> str:
+    return f"order-queue-{shop_id}"
+
+
+class ExportParams(BaseModel):
+    """How hard an export tries (from ``settings.orders``; passed as values, workflows never read settings)."""
+
+    retry_for_hours: float = 24.0
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 60.0
+    attempt_timeout_seconds: float = 90.0
+
+
+class OrderExportInput(ExportParams):
+    shop_id: str
+    f360_order_id: int
+
+
+class OrderExportResult(BaseModel):
+    shop_id: str
+    f360_order_id: int
+    status: Literal["linked", "already_linked", "failed"]
+    f360_number: str | None = None
+    tg_order_number: str | None = None
+    tg_order_id: int | None = None
+    reason: str | None = None
+    #: Set when Framework360 refused the status column update.
+    note: str | None = None
+
+
+def _failure(err: BaseException, params: ExportParams) -> tuple[str, str | None]:
+    """(reason, order number) of a failed activity."""
+    cause: BaseException | None = err.__cause__ or getattr(err, "cause", None)
+    while isinstance(cause, ActivityError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, ApplicationError):
+        number = None
+        if cause.details and isinstance(cause.details[0], dict):
+            number = cause.details[0].get("number")
+        return cause.message or cause.type or "failed", number
+    if isinstance(cause, TemporalTimeoutError):
+        last = cause.__cause__
+        tail = f"; last error: {getattr(last, 'message', None) or last}" if last else ""
+        return (f"gave up after {params.retry_for_hours:g} h of temporary failures (TotalGest or Framework360 "
+                f"unavailable, timeouts or rate limits){tail}; export it again once they answer"), None
+    return (str(cause) if cause else str(err)) or type(err).__name__, None
+
+
+def child_search_attributes(shop_id: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes([
+        SearchAttributePair(attrs.SHOP_ID, shop_id),
+        SearchAttributePair(attrs.SYNC_KIND, EXPORT_KIND),
+        SearchAttributePair(attrs.SYNC_STATUS, "running"),
+    ])
+
+
+def export_summary(shop_id: str, order_id: int) -> str:
+    return f"Export Framework360 order {order_id} to TotalGest (shop {shop_id})"
+
+
+@workflow.defn(name="OrderExportWorkflow")
+class OrderExportWorkflow:
+    @workflow.run
+    async def run(self, params: OrderExportInput) -> OrderExportResult:
+        info = workflow.info()
+        retry = RetryPolicy(
+            initial_interval=timedelta(seconds=params.retry_initial_seconds),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=max(params.retry_max_seconds, params.retry_initial_seconds)),
+            non_retryable_error_types=[NOT_EXPORTABLE],
+        )
+        patience = timedelta(hours=params.retry_for_hours)
+        result = OrderExportResult(shop_id=params.shop_id, f360_order_id=params.f360_order_id, status="failed")
+        exported: ExportOrderResult | None = None
+        try:
+            exported = await workflow.execute_activity_method(
+                OrderActivities.export_order,
+                ExportOrderInput(shop_id=params.shop_id, f360_order_id=params.f360_order_id,
+                                 workflow_id=info.workflow_id),
+                schedule_to_close_timeout=patience,
+                start_to_close_timeout=timedelta(seconds=params.attempt_timeout_seconds),
+                retry_policy=retry, summary=f"export order {params.f360_order_id} to TotalGest")
+        except ActivityError as err:
+            result.reason, result.f360_number = _failure(err, params)
+
+        if exported is not None:
+            result.status = exported.outcome
+            result.f360_number = exported.f360_number
+            result.tg_order_number = exported.tg_order_number
+            result.tg_order_id = exported.tg_order_id
+        recorded = await workflow.execute_activity_method(
+            OrderActivities.record_order_result,
+            RecordOrderInput(
+                shop_id=params.shop_id, f360_order_id=params.f360_order_id, outcome=result.status,
+                f360_number=result.f360_number, tg_order_id=result.tg_order_id,
+                tg_order_number=result.tg_order_number,
+                tg_customer_id=exported.tg_customer_id if exported else None, reason=result.reason,
+                workflow_id=info.workflow_id, run_id=info.run_id,
+                f360_status=exported.f360_status if exported else None,
+                completed_at=exported.completed_at if exported else None),
+            schedule_to_close_timeout=patience,
+            start_to_close_timeout=timedelta(seconds=params.attempt_timeout_seconds),
+            retry_policy=retry, summary="record the result, set the Framework360 status")
+        result.note = recorded.note
+
+        pairs = [attrs.SYNC_STATUS.value_set(result.status)]
+        if result.f360_number:
+            pairs.append(attrs.ORDER_NUMBER.value_set(result.f360_number))
+        workflow.upsert_search_attributes(pairs)
+        label = result.f360_number or f"order {params.f360_order_id}"
+        if result.status == "failed":
+            workflow.set_current_details(f"**Failed** {label}: {result.reason}")
+        else:
+            verb = "Already linked" if result.status == "already_linked" else "Linked"
+            workflow.set_current_details(f"**{verb}** {label} → TotalGest {result.tg_order_number}")
+        return result
+
+
+# ---- the queue ------------------------------------------------------------------------------------------------------
+
+class EnqueueOrders(BaseModel):
+    order_ids: list[int]
+    #: Newer settings sent along with the signal take effect in the running queue.
+    max_concurrent: int | None = None
+    export: ExportParams | None = None
+
+
+class OrderQueueInput(BaseModel):
+    shop_id: str
+    max_concurrent: int = 10
+    export: ExportParams = Field(default_factory=ExportParams)
+    #: Ids carried over by continue-as-new.
+    backlog: list[int] = Field(default_factory=list)
+    #: Continue as new after this many events (None: when Temporal suggests it).
+    continue_after_events: int | None = None
+    #: Counts carried over by continue-as-new.
+    done: dict[str, int] = Field(default_factory=dict)
+
+
+async def _run_child(shop_id: str, order_id: int, export: ExportParams) -> OrderExportResult:
+    return await workflow.execute_child_workflow(
+        OrderExportWorkflow.run,
+        OrderExportInput(shop_id=shop_id, f360_order_id=order_id, **export.model_dump()),
+        id=export_workflow_id(shop_id, order_id),
+        # A finished export (linked or failed) may run again: the new run finds the order by external_ref.
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        # Continue-as-new or cancelling the parent never stops an export half-way.
+        parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+        search_attributes=child_search_attributes(shop_id),
+        static_summary=export_summary(shop_id, order_id),
+    )
+
+
+@workflow.defn(name="OrderQueueWorkflow")
+class OrderQueueWorkflow:
+    def __init__(self) -> None:
+        self._queued: dict[int, None] = {}
+        self._running: dict[int, None] = {}
+        self._done: dict[str, int] = {}
+        self._max = 10
+        self._export = ExportParams()
+
+    @workflow.signal(name=QUEUE_SIGNAL)
+    def enqueue(self, batch: EnqueueOrders) -> None:
+        """Add order ids; ids already queued or running are ignored."""
+        if batch.max_concurrent:
+            self._max = max(1, batch.max_concurrent)
+        if batch.export is not None:
+            self._export = batch.export
+        for order_id in batch.order_ids:
+            if order_id not in self._queued and order_id not in self._running:
+                self._queued[order_id] = None
+
+    @workflow.query
+    def backlog(self) -> dict[str, Any]:
+        """Queued and running exports, the next ids, and the outcomes counted so far."""
+        return {"queued": len(self._queued), "running": len(self._running),
+                "next": list(self._queued)[:20], "running_ids": list(self._running)[:50], "done": dict(self._done)}
+
+    def _continue_due(self, params: OrderQueueInput) -> bool:
+        info = workflow.info()
+        if params.continue_after_events and info.get_current_history_length() >= params.continue_after_events:
+            return True
+        return info.is_continue_as_new_suggested()
+
+    async def _export_one(self, shop_id: str, order_id: int) -> None:
+        outcome = "error"
+        try:
+            result = await _run_child(shop_id, order_id, self._export)
+            outcome = result.status
+        except WorkflowAlreadyStartedError:
+            outcome = "already_running"  # another run (a bulk export, the previous queue run) is exporting it
+        except ChildWorkflowError as err:
+            workflow.logger.warning("export of order %s ended abnormally: %s", order_id, err)
+        finally:
+            self._running.pop(order_id, None)
+            self._done[outcome] = self._done.get(outcome, 0) + 1
+
+    @workflow.run
+    async def run(self, params: OrderQueueInput) -> None:
+        self._max = max(1, params.max_concurrent)
+        self._export = params.export
+        self._done = dict(params.done)
+        for order_id in params.backlog:
+            self._queued.setdefault(order_id, None)
+        workflow.set_current_details("Exporting completed Framework360 orders to TotalGest as they arrive.")
+        while True:
+            await workflow.wait_condition(
+                lambda: (bool(self._queued) and len(self._running) < self._max) or self._continue_due(params))
+            if self._continue_due(params):
+                break
+            while self._queued and len(self._running) < self._max:
+                order_id = next(iter(self._queued))
+                del self._queued[order_id]
+                self._running[order_id] = None
+                asyncio.create_task(self._export_one(params.shop_id, order_id))
+        # Let running exports and signal handlers finish so nothing is lost, then start afresh.
+        try:
+            await workflow.wait_condition(lambda: not self._running and workflow.all_handlers_finished(),
+                                          timeout=DRAIN_TIMEOUT)
+        except asyncio.TimeoutError:
+            pass  # still-running exports were abandoned to themselves; carrying their ids is harmless
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(OrderQueueInput(
+            shop_id=params.shop_id, max_concurrent=self._max, export=self._export,
+            backlog=list(self._running) + list(self._queued),
+            continue_after_events=params.continue_after_events, done=self._done))
+
+
+# ---- bulk export with a report -----------------------------------------------------------------------------------
+
+class ExportOrdersInput(BaseModel):
+    shop_id: str
+    order_ids: list[int]
+    max_concurrent: int = 10
+    export: ExportParams = Field(default_factory=ExportParams)
+
+
+class OrderFailure(BaseModel):
+    order_id: int
+    number: str | None = None
+    reason: str
+
+
+class OrderLinked(BaseModel):
+    order_id: int
+    number: str | None = None
+    tg_order_number: str | None = None
+
+
+class ExportReport(BaseModel):
+    total: int = 0
+    succeeded: int = 0
+    already_linked: int = 0
+    failed: int = 0
+    linked: list[OrderLinked] = Field(default_factory=list)
+    already: list[OrderLinked] = Field(default_factory=list)
+    failures: list[OrderFailure] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+
+@workflow.defn(name="ExportOrdersWorkflow")
+class ExportOrdersWorkflow:
+    def __init__(self) -> None:
+        self._report = ExportReport()
+
+    @workflow.query
+    def progress(self) -> dict[str, int]:
+        r = self._report
+        return {"total": r.total, "succeeded": r.succeeded, "already_linked": r.already_linked, "failed": r.failed}
+
+    async def _one(self, params: ExportOrdersInput, order_id: int, slots: asyncio.Semaphore) -> None:
+        async with slots:
+            wait = 1.0
+            while True:
+                try:
+                    result = await _run_child(params.shop_id, order_id, params.export)
+                    break
+                except WorkflowAlreadyStartedError:
+                    # The queue is exporting it right now: wait, then run again (it then reports already linked
+                    # or fails with its own reason). Never two exports of one order at once.
+                    await workflow.sleep(timedelta(seconds=wait))
+                    wait = min(wait * 2, 30.0)
+                except ChildWorkflowError as err:
+                    reason, number = _failure(err, params.export)
+                    result = OrderExportResult(shop_id=params.shop_id, f360_order_id=order_id, status="failed",
+                                               f360_number=number, reason=f"export did not finish: {reason}")
+                    break
+        r = self._report
+        if result.status == "failed":
+            r.failed += 1
+            r.failures.append(OrderFailure(order_id=order_id, number=result.f360_number,
+                                           reason=result.reason or "failed"))
+        elif result.status == "already_linked":
+            r.already_linked += 1
+            r.already.append(OrderLinked(order_id=order_id, number=result.f360_number,
+                                         tg_order_number=result.tg_order_number))
+        else:
+            r.succeeded += 1
+            r.linked.append(OrderLinked(order_id=order_id, number=result.f360_number,
+                                        tg_order_number=result.tg_order_number))
+
+    @workflow.run
+    async def run(self, params: ExportOrdersInput) -> ExportReport:
+        ids = list(dict.fromkeys(params.order_ids))
+        self._report.total = len(ids)
+        workflow.set_current_details(f"Exporting {len(ids)} order(s) now…")
+        slots = asyncio.Semaphore(max(1, params.max_concurrent))
+        await asyncio.gather(*(self._one(params, order_id, slots) for order_id in ids))
+        r = self._report
+        r.failures.sort(key=lambda f: f.order_id)
+        r.linked.sort(key=lambda f: f.order_id)
+        r.already.sort(key=lambda f: f.order_id)
+        workflow.upsert_search_attributes([attrs.SYNC_STATUS.value_set("failed" if r.failed else "completed")])
+        workflow.set_current_details(
+            f"**{r.succeeded}** exported · **{r.already_linked}** already linked · **{r.failed}** failed"
+            + "".join(f"\n- {f.number or f.order_id}: {f.reason}" for f in r.failures[:20]))
+        return r
+
+
+# ---- reconciliation ----------------------------------------------------------------------------------------------
+
+class OrderReconcileInput(BaseModel):
+    shop_id: str
+    heartbeat_timeout_seconds: float = 120.0
+
+
+@workflow.defn(name="OrderReconcileWorkflow")
+class OrderReconcileWorkflow:
+    @workflow.run
+    async def run(self, params: OrderReconcileInput) -> ReconcileResult:
+        result: ReconcileResult = await workflow.execute_activity_method(
+            OrderActivities.reconcile_orders,
+            ReconcileInput(shop_id=params.shop_id),
+            start_to_close_timeout=timedelta(minutes=30),
+            heartbeat_timeout=timedelta(seconds=params.heartbeat_timeout_seconds),
+            retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=5),
+            summary="enqueue completed orders not linked yet")
+        workflow.upsert_search_attributes([attrs.SYNC_STATUS.value_set("completed")])
+        workflow.set_current_details(
+            f"**{result.seen}** completed orders read · **{result.enqueued}** enqueued · "
+            f"**{result.already_linked}** already linked · **{result.skipped_failed}** failed earlier (unchanged)")
+        return result
