@@ -84,8 +84,14 @@ def _print(data: dict[str, Any]) -> None:
                           f"last run {_when(sched['last_run'])}", highlight=False)
     queue = data.get("order_queue")
     if queue:
-        console.print(f"order queue: {'running, backlog ' + str(queue.get('backlog')) if queue['running'] else 'not running'}",
-                      highlight=False)
+        if not queue["running"]:
+            text = "not running (starts with the first order)"
+        elif queue.get("error"):
+            text = f"running, [yellow]{queue['error']}[/]"
+        else:
+            backlog = queue.get("backlog") or {}
+            text = f"running, {backlog.get('queued', 0)} queued, {backlog.get('running', 0)} exporting now"
+        console.print(f"order queue: {text}", highlight=False)
     for key, label in (("oldest_failed_order", "oldest failed order"), ("oldest_failed_product", "oldest failed product")):
         item = data.get(key)
         if item:

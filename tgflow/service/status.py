@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import select
+from temporalio.client import WorkflowExecutionStatus
 
 from tgflow.config import Settings
 from tgflow.store import OrderLink, ProductLink, Store, SyncRun
+
+
+RPC_TIMEOUT = timedelta(seconds=5)
 
 
 def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
@@ -49,7 +53,7 @@ def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
 
 async def schedule_overview(client, schedule_id: str) -> dict[str, Any]:
     try:
-        desc = await client.get_schedule_handle(schedule_id).describe()
+        desc = await client.get_schedule_handle(schedule_id).describe(rpc_timeout=RPC_TIMEOUT)
     except Exception as exc:  # not created yet, or Temporal down
         return {"id": schedule_id, "exists": False, "error": type(exc).__name__}
     info = desc.info
@@ -66,9 +70,17 @@ async def schedule_overview(client, schedule_id: str) -> dict[str, Any]:
 
 async def queue_overview(client, shop_id: str) -> dict[str, Any]:
     try:
-        backlog = await client.get_workflow_handle(f"order-queue-{shop_id}").query("backlog")
-    except Exception as exc:
+        handle = client.get_workflow_handle(f"order-queue-{shop_id}")
+        desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+    except Exception as exc:  # never started, or Temporal down
         return {"running": False, "error": type(exc).__name__}
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        return {"running": False}
+    try:
+        # A query needs a worker to answer; with none polling it would wait for a long time.
+        backlog = await handle.query("backlog", rpc_timeout=RPC_TIMEOUT)
+    except Exception:
+        return {"running": True, "backlog": None, "error": "no worker answered within 5 s: is `tgflow worker` running?"}
     return {"running": True, "backlog": backlog}
 
 
