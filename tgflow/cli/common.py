@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
+from datetime import datetime, timezone
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -40,6 +41,25 @@ def fail(message: str, code: int = EXIT_FAILURES) -> NoReturn:
     """One clear line on stderr, then exit with ``code``."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def open_store(settings: Settings):
+    """The status store, or one line naming TGFLOW_DATABASE_URL (without its password)."""
+    from sqlalchemy.engine import make_url
+
+    from tgflow.store import Store
+
+    try:
+        return Store(settings.database_url)
+    except Exception as exc:
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        fail(f"the status database {shown} cannot be opened ({type(exc).__name__}); fix TGFLOW_DATABASE_URL",
+             EXIT_UNAVAILABLE)
+
+
+def when(value: datetime | None) -> str:
+    """Timestamps in tables: UTC, to the second."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
 def emit_json(data: Any) -> None:

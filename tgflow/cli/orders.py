@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import Enum
 from typing import Any, Optional
 
@@ -13,14 +12,15 @@ from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURES,
     EXIT_OK,
-    EXIT_UNAVAILABLE,
     connect_or_fail,
     console,
     emit_json,
     err_console,
     fail,
     load_settings,
+    open_store,
     run,
+    when,
 )
 
 app = typer.Typer(
@@ -48,20 +48,6 @@ def status_column(status: str, tg_number: str | None, reason: str | None) -> str
     return {"pending": "Pending", "not_linked": "Not linked"}.get(status, status)
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
-
-
-def _store(settings):
-    from tgflow.store import Store
-
-    try:
-        return Store(settings.database_url)
-    except Exception as exc:
-        fail(f"the status database {settings.database_url.split('@')[-1]} cannot be opened "
-             f"({type(exc).__name__}); fix TGFLOW_DATABASE_URL", EXIT_UNAVAILABLE)
-
-
 def _row(link) -> dict[str, Any]:
     from tgflow.store.orders import link_dict
 
@@ -85,7 +71,7 @@ def list_orders(
     from tgflow.store import orders as ostore
 
     settings = load_settings()
-    store = _store(settings)
+    store = open_store(settings)
     links = ostore.list_links(store, settings.totalgest.shop_id, status.value if status else None, limit or None)
     store.close()
     rows = [_row(link) for link in links]
@@ -99,7 +85,7 @@ def list_orders(
         style = {"linked": "green", "failed": "red"}.get(r["status"], "yellow")
         flag = " [yellow](changed after export)[/]" if r["changed_after_export"] else ""
         table.add_row(str(r["order_id"]), r["number"] or "—", f"[{style}]{r['column']}[/]{flag}",
-                      str(r["attempts"]), _when(r["last_attempt_at"]))
+                      str(r["attempts"]), when(r["last_attempt_at"]))
     console.print(table)
 
 
@@ -116,7 +102,7 @@ def show(
     from tgflow.temporal import workflow_url
 
     settings = load_settings()
-    store = _store(settings)
+    store = open_store(settings)
     view = ostore.get_with_attempts(store, settings.totalgest.shop_id, ident)
     store.close()
     if view is None:
@@ -142,7 +128,7 @@ def show(
     for col in ("When", "Outcome", "TotalGest", "Message"):
         attempts.add_column(col, overflow="fold")
     for a in row["attempt_history"]:
-        attempts.add_row(_when(a["at"]), a["outcome"], a["tg_order_number"] or "—", a["message"] or "")
+        attempts.add_row(when(a["at"]), a["outcome"], a["tg_order_number"] or "—", a["message"] or "")
     console.print(attempts)
 
 
@@ -190,7 +176,7 @@ def export_orders(
     settings = load_settings()
     wanted = _ids(ids or [])
     if all_pending:
-        store = _store(settings)
+        store = open_store(settings)
         wanted += pending_order_ids(store, settings)
         store.close()
     wanted = list(dict.fromkeys(wanted))

@@ -19,7 +19,9 @@ from tgflow.cli.common import (
     fail,
     interactive,
     load_settings,
+    open_store,
     run,
+    when,
 )
 
 app = typer.Typer(
@@ -46,19 +48,6 @@ class CursorName(str, Enum):
     articles = "articles"
     stock = "stock"
 
-
-def _store(settings):
-    from tgflow.store import Store
-
-    try:
-        return Store(settings.database_url)
-    except Exception as exc:
-        from tgflow.cli.common import EXIT_UNAVAILABLE
-
-        fail(f"the status database {settings.database_url.split('@')[-1]} cannot be opened "
-             f"({type(exc).__name__}); fix TGFLOW_DATABASE_URL", EXIT_UNAVAILABLE)
-
-
 def status_column(status: str, reason: str | None) -> str:
     """The text of the status column: `Linked`, `Not linked`, `Error: reason`."""
     if status == "linked":
@@ -68,11 +57,6 @@ def status_column(status: str, reason: str | None) -> str:
     if status == "pending":
         return "Pending"
     return "Not linked"
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
-
 
 @app.command("list")
 def list_products(
@@ -87,7 +71,7 @@ def list_products(
     from tgflow.store import products as pstore
 
     settings = load_settings()
-    store = _store(settings)
+    store = open_store(settings)
     links = pstore.list_links(store, settings.totalgest.shop_id, status.value if status else None, limit or None)
     store.close()
     rows = [{
@@ -104,7 +88,7 @@ def list_products(
     for r in rows:
         style = {"linked": "green", "error": "red"}.get(r["status"], "yellow")
         table.add_row(r["sku"], f"[{style}]{r['column']}[/]", str(r["f360_product_id"] or "—"),
-                      "—" if r["stock_quantity"] is None else str(r["stock_quantity"]), _when(r["last_synced_at"]))
+                      "—" if r["stock_quantity"] is None else str(r["stock_quantity"]), when(r["last_synced_at"]))
     console.print(table)
 
 
@@ -115,7 +99,7 @@ def cursor_show(json_output: bool = typer.Option(False, "--json", help="Print th
     from tgflow.store import products as pstore
 
     settings = load_settings()
-    store = _store(settings)
+    store = open_store(settings)
     cursors = pstore.list_cursors(store, settings.totalgest.shop_id)
     store.close()
     if json_output:
@@ -125,8 +109,8 @@ def cursor_show(json_output: bool = typer.Option(False, "--json", help="Print th
     for col in ("Stream", "Changes read since", "Saved at"):
         table.add_column(col)
     for c in cursors:
-        table.add_row(c["name"], _when(c["value"]) if c["value"] else "— (next run reads everything)",
-                      _when(c["updated_at"]))
+        table.add_row(c["name"], when(c["value"]) if c["value"] else "— (next run reads everything)",
+                      when(c["updated_at"]))
     console.print(table)
 
 
@@ -140,7 +124,7 @@ def cursor_reset(
     from tgflow.store import products as pstore
 
     settings = load_settings()
-    store = _store(settings)
+    store = open_store(settings)
     names = pstore.reset_cursor(store, settings.totalgest.shop_id, name.value if name else None)
     store.close()
     if json_output:
@@ -198,7 +182,7 @@ def show(
     from tgflow.store import products as pstore
 
     settings = load_settings()
-    store = _store(settings)
+    store = open_store(settings)
     shop = settings.totalgest.shop_id
     link = pstore.load_links(store, shop, [sku]).get(sku)
     if link is None:
@@ -219,11 +203,11 @@ def show(
     table.add_row("stock written", "—" if row["stock_quantity"] is None else
                   f"{row['stock_quantity']} (reserved by unexported orders: {row['reserved_quantity']})")
     table.add_row("failed attempts", str(row["attempts"]))
-    table.add_row("last synced", _when(row["last_synced_at"]))
-    table.add_row("last seen in TotalGest", _when(row["last_seen_at"]))
+    table.add_row("last synced", when(row["last_synced_at"]))
+    table.add_row("last seen in TotalGest", when(row["last_seen_at"]))
     imp = row.get("last_import")
     if imp:
-        table.add_row("last import", f"{imp['workflow_id']} ({imp['status']}, {_when(imp['started_at'])})")
+        table.add_row("last import", f"{imp['workflow_id']} ({imp['status']}, {when(imp['started_at'])})")
         table.add_row("Web UI", imp["url"] or "—")
     console.print(table)
     if row["status"] == "error":
@@ -287,7 +271,7 @@ def retry(
         fail("name the SKUs to retry, or pass --failed for every product in error (not both)", EXIT_CONFIG)
     settings = load_settings()
     shop = settings.totalgest.shop_id
-    store = _store(settings)
+    store = open_store(settings)
     marked_at = utcnow()
     marked, unknown, reread = mark_for_retry(store, shop, None if failed else list(dict.fromkeys(skus)))
     for sku in unknown:

@@ -7,22 +7,25 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from tgflow.cli.common import EXIT_FAILURES, console, emit_json, load_settings, run
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S %Z") if value else "—"
+from tgflow.cli.common import (
+    EXIT_FAILURES,
+    console,
+    emit_json,
+    load_settings,
+    open_store,
+    run,
+    when,
+)
 
 
 def status(json_output: bool = typer.Option(False, "--json", help="Print the overview as JSON.")) -> None:
     """Health of everything: last product import, schedules, order queue, counts by status,
     the oldest failure and whether TotalGest and Framework360 answer. Exit 1 when something needs a person."""
     from tgflow.service.status import overview
-    from tgflow.store import Store
     from tgflow.temporal import connect
 
     settings = load_settings()
-    store = Store(settings.database_url)
+    store = open_store(settings)
 
     async def _collect():
         try:
@@ -67,7 +70,7 @@ def _print(data: dict[str, Any]) -> None:
             ("articles_read", "read"), ("created", "created"), ("updated", "updated"),
             ("stock_updated", "stock updated"), ("unchanged", "unchanged"), ("drafted", "drafted"),
             ("errors", "errors")) if k in c)
-        console.print(f"last product import: {_when(imp['started_at'])}, {imp['status']}, "
+        console.print(f"last product import: {when(imp['started_at'])}, {imp['status']}, "
                       f"{imp['duration_seconds'] or 0:.1f} s{', ' + summary if summary else ''}", highlight=False)
         for reason in imp.get("errors") or []:
             console.print(f"  [red]error[/] {reason}", highlight=False, soft_wrap=True)
@@ -80,8 +83,8 @@ def _print(data: dict[str, Any]) -> None:
             console.print(f"schedule {sched['id']}: [yellow]not created[/] (tgflow schedule create)")
         else:
             state = "[yellow]paused[/]" if sched["paused"] else "active"
-            console.print(f"schedule {sched['id']}: {state}, next run {_when(sched['next_run'])}, "
-                          f"last run {_when(sched['last_run'])}", highlight=False)
+            console.print(f"schedule {sched['id']}: {state}, next run {when(sched['next_run'])}, "
+                          f"last run {when(sched['last_run'])}", highlight=False)
     queue = data.get("order_queue")
     if queue:
         if not queue["running"]:
@@ -96,4 +99,4 @@ def _print(data: dict[str, Any]) -> None:
         item = data.get(key)
         if item:
             ident = item.get("number") or item.get("order_id") or item.get("sku")
-            console.print(f"[red]{label}[/]: {ident} since {_when(item['since'])}: {item['reason']}", highlight=False)
+            console.print(f"[red]{label}[/]: {ident} since {when(item['since'])}: {item['reason']}", highlight=False)

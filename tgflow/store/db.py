@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, create_engine
 
 from tgflow.store import models  # noqa: F401  (registers the tables)
+
+T = TypeVar("T")
 
 
 def engine_url(database_url: str) -> str:
@@ -40,6 +44,16 @@ class Store:
             except BaseException:
                 session.rollback()
                 raise
+
+    def run(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in one session; a concurrent insert of the same key (another worker
+        recording the same order or product) is retried once, then it finds the row."""
+        try:
+            with self.session() as session:
+                return fn(session)
+        except IntegrityError:
+            with self.session() as session:
+                return fn(session)
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

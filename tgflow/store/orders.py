@@ -8,30 +8,18 @@ idempotent: recording the same run twice leaves one attempt row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from tgflow.store.db import Store
 from tgflow.store.models import OrderAttempt, OrderLink, SyncCursor, utcnow
 
-T = TypeVar("T")
-
 RECONCILE_CURSOR = "orders_reconcile"
 STATUSES = ("linked", "not_linked", "pending", "failed")
-
-
-def _retrying(store: Store, fn: Callable[[Session], T]) -> T:
-    try:
-        with store.session() as s:
-            return fn(s)
-    except IntegrityError:
-        with store.session() as s:
-            return fn(s)
 
 
 def _link(s: Session, shop_id: str, order_id: int) -> OrderLink:
@@ -56,7 +44,7 @@ def mark_pending(store: Store, shop_id: str, order_id: int, *, workflow_id: str 
         link.updated_at = utcnow()
         s.add(link)
 
-    _retrying(store, work)
+    store.run(work)
 
 
 def ensure_known(store: Store, shop_id: str, orders: Iterable[tuple[int, str | None, str | None]]) -> None:
@@ -82,7 +70,7 @@ def ensure_known(store: Store, shop_id: str, orders: Iterable[tuple[int, str | N
             link.updated_at = now
             s.add(link)
 
-    _retrying(store, work)
+    store.run(work)
 
 
 def record_result(
@@ -137,7 +125,7 @@ def record_result(
         s.add(link)
         return link
 
-    return _retrying(store, work)
+    return store.run(work)
 
 
 def mark_changed_after_export(store: Store, shop_id: str, order_id: int, f360_status: str) -> bool:
@@ -156,7 +144,7 @@ def mark_changed_after_export(store: Store, shop_id: str, order_id: int, f360_st
         s.add(link)
         return flagged
 
-    return _retrying(store, work)
+    return store.run(work)
 
 
 def get_link(store: Store, shop_id: str, order_id: int) -> OrderLink | None:
@@ -240,7 +228,7 @@ def set_cursor(store: Store, shop_id: str, value: datetime | None, name: str = R
         row.updated_at = utcnow()
         s.add(row)
 
-    _retrying(store, work)
+    store.run(work)
 
 
 def link_dict(link: OrderLink) -> dict[str, Any]:

@@ -9,41 +9,29 @@ SKUs (one page at a time), never on the whole catalog in memory.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from tgflow.mapping.products import sellable_stock
 from tgflow.store.db import Store
 from tgflow.store.models import ProductLink, SyncCursor, SyncRun, utcnow
 
-T = TypeVar("T")
-
 ARTICLES_CURSOR = "articles"
 STOCK_CURSOR = "stock"
 CURSOR_NAMES = (ARTICLES_CURSOR, STOCK_CURSOR)
 RUN_KIND = "product_import"
+T = TypeVar("T")
 _IN_CHUNK = 500
 
 
 def _chunks(items: list[T], size: int = _IN_CHUNK) -> Iterable[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def _retrying(store: Store, fn: Callable[[Session], T]) -> T:
-    """Run ``fn`` in one session; a concurrent insert of the same key retries once."""
-    try:
-        with store.session() as s:
-            return fn(s)
-    except IntegrityError:
-        with store.session() as s:
-            return fn(s)
 
 
 # ---- cursors ----------------------------------------------------------------------------------------------------
@@ -64,7 +52,7 @@ def set_cursor(store: Store, shop_id: str, name: str, value: datetime | None) ->
             row.updated_at = utcnow()
             s.add(row)
 
-    _retrying(store, work)
+    store.run(work)
 
 
 def reset_cursor(store: Store, shop_id: str, name: str | None = None) -> list[str]:
@@ -120,7 +108,7 @@ def save_links(store: Store, shop_id: str, changes: Mapping[str, Mapping[str, An
             link.updated_at = now
             s.add(link)
 
-    _retrying(store, work)
+    store.run(work)
 
 
 def _levels(link: ProductLink) -> dict[str, str]:
@@ -166,7 +154,7 @@ def apply_stock_rows(store: Store, shop_id: str, rows: list[StockRow], warehouse
             s.add(link)
         return dirty
 
-    return _retrying(store, work)
+    return store.run(work)
 
 
 def apply_reserved(store: Store, shop_id: str, reserved: Mapping[str, int], warehouses: list[str] | None) -> int:
@@ -195,7 +183,7 @@ def apply_reserved(store: Store, shop_id: str, reserved: Mapping[str, int], ware
             s.add(link)
         return dirty
 
-    return _retrying(store, work)
+    return store.run(work)
 
 
 def dirty_stock_page(store: Store, shop_id: str, after_id: int, limit: int) -> list[ProductLink]:
@@ -249,7 +237,7 @@ def start_run(store: Store, shop_id: str, workflow_id: str, run_id: str, started
             s.add(SyncRun(shop_id=shop_id, kind=RUN_KIND, workflow_id=workflow_id, run_id=run_id,
                           status="running", started_at=started_at))
 
-    _retrying(store, work)
+    store.run(work)
 
 
 def finish_run(store: Store, shop_id: str, workflow_id: str, run_id: str, status: str, started_at: datetime,
@@ -265,7 +253,7 @@ def finish_run(store: Store, shop_id: str, workflow_id: str, run_id: str, status
         row.errors_json = json.dumps(errors)
         s.add(row)
 
-    _retrying(store, work)
+    store.run(work)
 
 
 def last_runs(store: Store, shop_id: str, limit: int = 10) -> list[SyncRun]:
