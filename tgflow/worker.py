@@ -13,9 +13,23 @@ from temporalio.worker import Worker
 from tgflow.activities import Deps, build_activities
 from tgflow.config import Settings
 from tgflow.store import Store
-from tgflow.workflows import WORKFLOWS
+from tgflow.workflows.orders import (
+    ExportOrdersWorkflow,
+    OrderExportWorkflow,
+    OrderQueueWorkflow,
+    OrderReconcileWorkflow,
+)
+from tgflow.workflows.products import ProductImportWorkflow
 
 log = logging.getLogger(__name__)
+
+WORKFLOWS: list[type] = [
+    OrderExportWorkflow,
+    OrderQueueWorkflow,
+    ExportOrdersWorkflow,
+    OrderReconcileWorkflow,
+    ProductImportWorkflow,
+]
 
 
 def build_worker(client: Client, settings: Settings, deps: Deps, *, task_queue: str | None = None) -> Worker:

@@ -1,17 +1,6 @@
-"""Workflows: deterministic and small; they pass ids, never customer data or credentials."""
+"""Workflows: deterministic and small; they pass ids, never customer data or credentials.
 
-from __future__ import annotations
-
-from tgflow.workflows.products import ProductImportWorkflow
-
-WORKFLOWS: list[type] = []
-WORKFLOWS.append(ProductImportWorkflow)
-
-from tgflow.workflows.orders import (  # noqa: E402
-    ExportOrdersWorkflow,
-    OrderExportWorkflow,
-    OrderQueueWorkflow,
-    OrderReconcileWorkflow,
-)
-
-WORKFLOWS += [OrderExportWorkflow, OrderQueueWorkflow, ExportOrdersWorkflow, OrderReconcileWorkflow]
+Deliberately imports nothing: the sandbox re-imports a workflow's module (and so
+this package) for every workflow run, so each run should load only its own module.
+The worker lists the workflows it registers (``tgflow.worker.WORKFLOWS``).
+"""

@@ -20,21 +20,26 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     ChildWorkflowError,
-    TimeoutError as TemporalTimeoutError,
     WorkflowAlreadyStartedError,
+)
+from temporalio.exceptions import (
+    TimeoutError as TemporalTimeoutError,
 )
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, Field
-
     from tgflow import search_attributes as attrs
     from tgflow.activities.orders import (
         NOT_EXPORTABLE,
@@ -44,6 +49,19 @@ with workflow.unsafe.imports_passed_through():
         ReconcileInput,
         ReconcileResult,
         RecordOrderInput,
+    )
+    # Models live outside this module so the sandbox does not rebuild them for every run.
+    from tgflow.workflows.orders_io import (
+        EnqueueOrders,
+        ExportOrdersInput,
+        ExportParams,
+        ExportReport,
+        OrderExportInput,
+        OrderExportResult,
+        OrderFailure,
+        OrderLinked,
+        OrderQueueInput,
+        OrderReconcileInput,
     )
 
 EXPORT_KIND = "order-export"
@@ -61,32 +79,6 @@ def export_workflow_id(shop_id: str, order_id: int) -> str:
 
 def queue_workflow_id(shop_id: str) -> str:
     return f"order-queue-{shop_id}"
-
-
-class ExportParams(BaseModel):
-    """How hard an export tries (from ``settings.orders``; passed as values, workflows never read settings)."""
-
-    retry_for_hours: float = 24.0
-    retry_initial_seconds: float = 1.0
-    retry_max_seconds: float = 60.0
-    attempt_timeout_seconds: float = 90.0
-
-
-class OrderExportInput(ExportParams):
-    shop_id: str
-    f360_order_id: int
-
-
-class OrderExportResult(BaseModel):
-    shop_id: str
-    f360_order_id: int
-    status: Literal["linked", "already_linked", "failed"]
-    f360_number: str | None = None
-    tg_order_number: str | None = None
-    tg_order_id: int | None = None
-    reason: str | None = None
-    #: Set when Framework360 refused the status column update.
-    note: str | None = None
 
 
 def _failure(err: BaseException, params: ExportParams) -> tuple[str, str | None]:
@@ -178,24 +170,6 @@ class OrderExportWorkflow:
 
 
 # ---- the queue ------------------------------------------------------------------------------------------------------
-
-class EnqueueOrders(BaseModel):
-    order_ids: list[int]
-    #: Newer settings sent along with the signal take effect in the running queue.
-    max_concurrent: int | None = None
-    export: ExportParams | None = None
-
-
-class OrderQueueInput(BaseModel):
-    shop_id: str
-    max_concurrent: int = 10
-    export: ExportParams = Field(default_factory=ExportParams)
-    #: Ids carried over by continue-as-new.
-    backlog: list[int] = Field(default_factory=list)
-    #: Continue as new after this many events (None: when Temporal suggests it).
-    continue_after_events: int | None = None
-    #: Counts carried over by continue-as-new.
-    done: dict[str, int] = Field(default_factory=dict)
 
 
 async def _run_child(shop_id: str, order_id: int, export: ExportParams) -> OrderExportResult:
@@ -290,38 +264,6 @@ class OrderQueueWorkflow:
 
 # ---- bulk export with a report -----------------------------------------------------------------------------------
 
-class ExportOrdersInput(BaseModel):
-    shop_id: str
-    order_ids: list[int]
-    max_concurrent: int = 10
-    export: ExportParams = Field(default_factory=ExportParams)
-
-
-class OrderFailure(BaseModel):
-    order_id: int
-    number: str | None = None
-    reason: str
-
-
-class OrderLinked(BaseModel):
-    order_id: int
-    number: str | None = None
-    tg_order_number: str | None = None
-
-
-class ExportReport(BaseModel):
-    total: int = 0
-    succeeded: int = 0
-    already_linked: int = 0
-    failed: int = 0
-    linked: list[OrderLinked] = Field(default_factory=list)
-    already: list[OrderLinked] = Field(default_factory=list)
-    failures: list[OrderFailure] = Field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.failed == 0
-
 
 @workflow.defn(name="ExportOrdersWorkflow")
 class ExportOrdersWorkflow:
@@ -383,10 +325,6 @@ class ExportOrdersWorkflow:
 
 
 # ---- reconciliation ----------------------------------------------------------------------------------------------
-
-class OrderReconcileInput(BaseModel):
-    shop_id: str
-    heartbeat_timeout_seconds: float = 120.0
 
 
 @workflow.defn(name="OrderReconcileWorkflow")
