@@ -16,8 +16,19 @@ from tgflow.clients.errors import (
     TransientError,
     ValidationError,
 )
-from tgflow.clients.framework360 import Framework360Client, IntegrationStatus, ProductInput, ProductUpdate
-from tgflow.clients.totalgest import Address, CustomerInput, OrderInput, OrderLine, TotalGestClient
+from tgflow.clients.framework360 import (
+    Framework360Client,
+    IntegrationStatus,
+    ProductInput,
+    ProductUpdate,
+)
+from tgflow.clients.totalgest import (
+    Address,
+    CustomerInput,
+    OrderInput,
+    OrderLine,
+    TotalGestClient,
+)
 
 
 async def test_totalgest_pages_every_article_once_to_the_end(settings, tg_sim):

@@ -70,7 +70,12 @@ class Checker:
 
 
 def test_totalgest_simulator_conforms(tg_sim):
-    from tgflow.sim import DEMO_TG_OWNER_ID, DEMO_TG_PASSWORD, DEMO_TG_SHOP_ID, DEMO_TG_USERNAME
+    from tgflow.sim import (
+        DEMO_TG_OWNER_ID,
+        DEMO_TG_PASSWORD,
+        DEMO_TG_SHOP_ID,
+        DEMO_TG_USERNAME,
+    )
 
     spec = load_contract("totalgest.openapi.yaml")
     c = Checker(spec, tg_sim.api_url)

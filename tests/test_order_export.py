@@ -9,10 +9,14 @@ import uuid
 from collections import Counter
 from decimal import Decimal
 
-
 from tgflow.service.orders import enqueue_orders, export_orders_now, reconcile_now
 from tgflow.store import orders as ostore
-from tgflow.workflows.orders import OrderExportInput, OrderExportWorkflow, export_workflow_id, queue_workflow_id
+from tgflow.workflows.orders import (
+    OrderExportInput,
+    OrderExportWorkflow,
+    export_workflow_id,
+    queue_workflow_id,
+)
 
 SHOP = "1001"
 

@@ -9,7 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tgflow.sim import DEMO_TG_OWNER_ID, DEMO_TG_PASSWORD, DEMO_TG_SHOP_ID, DEMO_TG_USERNAME
+from tgflow.sim import (
+    DEMO_TG_OWNER_ID,
+    DEMO_TG_PASSWORD,
+    DEMO_TG_SHOP_ID,
+    DEMO_TG_USERNAME,
+)
 from tgflow.sim.server import ServerThread
 from tgflow.sim.totalgest import TotalGestSim, create_app, ean13
 

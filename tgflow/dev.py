@@ -148,13 +148,12 @@ def run_dev(opts: DevOptions) -> None:
 
 async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path) -> None:
     from tgflow.clients.framework360 import Framework360Client
+    from tgflow.metrics import prometheus_runtime
     from tgflow.service.orders import ensure_reconcile_schedule
     from tgflow.service.products import ensure_import_schedule
     from tgflow.temporal import connect
     from tgflow.webhook import create_app as webhook_app
     from tgflow.worker import run_worker
-
-    from tgflow.metrics import prometheus_runtime
 
     runtime = prometheus_runtime(settings.metrics.port, settings.metrics.host) if settings.metrics.port else None
     client = await connect(settings.temporal, runtime=runtime)

@@ -32,7 +32,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from tgflow.activities.deps import Deps
-from tgflow.clients.errors import AuthError, NotFoundError, PermanentError, RateLimitedError, ValidationError
+from tgflow.clients.errors import (
+    AuthError,
+    NotFoundError,
+    PermanentError,
+    RateLimitedError,
+    ValidationError,
+)
 from tgflow.clients.framework360 import IntegrationStatus, Order
 from tgflow.clients.totalgest import CustomerInput, TotalGestClient
 from tgflow.mapping.orders import MappingError, explain_rejection, map_order

@@ -9,7 +9,6 @@ from typing import Optional
 import typer
 
 from tgflow.cli import orders, products, schedule, sim, webhook
-from tgflow.cli.status import status
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_UNAVAILABLE,
@@ -20,6 +19,7 @@ from tgflow.cli.common import (
     load_settings,
     run,
 )
+from tgflow.cli.status import status
 from tgflow.config import Settings, config_path, save_settings
 
 app = typer.Typer(

@@ -7,8 +7,16 @@ from typing import Any
 
 import typer
 
-from tgflow.cli.common import EXIT_CONFIG, EXIT_FAILURES, connect_or_fail, console, emit_json, fail, load_settings
-from tgflow.cli.common import run
+from tgflow.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILURES,
+    connect_or_fail,
+    console,
+    emit_json,
+    fail,
+    load_settings,
+    run,
+)
 
 app = typer.Typer(
     help=(
@@ -41,7 +49,9 @@ async def _ensure(client, settings, which: Which) -> bool:
 
         return await ensure_import_schedule(client, settings)
     try:
-        from tgflow.service.orders import ensure_reconcile_schedule  # written with the order export
+        from tgflow.service.orders import (
+            ensure_reconcile_schedule,  # written with the order export
+        )
     except ImportError:
         fail("the order reconciliation is not available in this build", EXIT_CONFIG)
     return await ensure_reconcile_schedule(client, settings)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from tgflow.cli.common import EXIT_CONFIG, EXIT_UNAVAILABLE, connect_or_fail, console, emit_json, fail, load_settings, run
+from tgflow.cli.common import (
+    EXIT_CONFIG,
+    EXIT_UNAVAILABLE,
+    connect_or_fail,
+    console,
+    emit_json,
+    fail,
+    load_settings,
+    run,
+)
 
 app = typer.Typer(
     help=(

@@ -8,7 +8,11 @@ import httpx
 import pydantic
 
 from tgflow import metrics
-from tgflow.clients.errors import PermanentError, error_from_response, error_from_transport
+from tgflow.clients.errors import (
+    PermanentError,
+    error_from_response,
+    error_from_transport,
+)
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 

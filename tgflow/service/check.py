@@ -8,7 +8,13 @@ from datetime import timedelta
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
-from tgflow.clients.errors import ApiError, AuthError, ConflictError, NotFoundError, TransientError
+from tgflow.clients.errors import (
+    ApiError,
+    AuthError,
+    ConflictError,
+    NotFoundError,
+    TransientError,
+)
 from tgflow.clients.framework360 import Framework360Client
 from tgflow.clients.totalgest import TotalGestClient
 from tgflow.config import Settings

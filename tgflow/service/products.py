@@ -6,12 +6,21 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDConflictPolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
 
 from tgflow import search_attributes as attrs
 from tgflow.config import Settings
 from tgflow.service.schedules import ensure_schedule
-from tgflow.workflows.products import SYNC_KIND, ProductImportInput, ProductImportReport, ProductImportWorkflow
+from tgflow.workflows.products import (
+    SYNC_KIND,
+    ProductImportInput,
+    ProductImportReport,
+    ProductImportWorkflow,
+)
 
 
 def schedule_id(settings: Settings) -> str:

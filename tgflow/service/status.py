@@ -14,7 +14,6 @@ from temporalio.client import WorkflowExecutionStatus
 from tgflow.config import Settings
 from tgflow.store import OrderLink, ProductLink, Store, SyncRun
 
-
 RPC_TIMEOUT = timedelta(seconds=5)
 
 

@@ -31,7 +31,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from tgflow.sim import DEMO_TG_OWNER_ID, DEMO_TG_PASSWORD, DEMO_TG_SHOP_ID, DEMO_TG_USERNAME
+from tgflow.sim import (
+    DEMO_TG_OWNER_ID,
+    DEMO_TG_PASSWORD,
+    DEMO_TG_SHOP_ID,
+    DEMO_TG_USERNAME,
+)
 
 CENT = Decimal("0.01")
 SHOP_NAME = "Velo Demo AG"

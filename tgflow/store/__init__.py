@@ -1,6 +1,13 @@
 """Status store (SQLModel): links, sync state, runs and cursors."""
 
 from tgflow.store.db import Store
-from tgflow.store.models import OrderAttempt, OrderLink, ProductLink, SyncCursor, SyncRun, utcnow
+from tgflow.store.models import (
+    OrderAttempt,
+    OrderLink,
+    ProductLink,
+    SyncCursor,
+    SyncRun,
+    utcnow,
+)
 
 __all__ = ["OrderAttempt", "OrderLink", "ProductLink", "Store", "SyncCursor", "SyncRun", "utcnow"]
