@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         ReconcileResult,
         RecordOrderInput,
     )
+
     # Models live outside this module so the sandbox does not rebuild them for every run.
     from tgflow.workflows.orders_io import (
         EnqueueOrders,
