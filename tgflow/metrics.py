@@ -18,6 +18,9 @@ _meter: MetricMeter = MetricMeter.noop
 #: an import takes seconds to hours.
 HISTOGRAM_BUCKETS: dict[str, list[float]] = {
     "tgflow_product_import_duration": [1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 3_600_000, 10_800_000],
+    #: Order completed in Framework360 -> registered in TotalGest: seconds (webhook) to a day (outage, retries).
+    "tgflow_order_export_latency": [1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 3_600_000, 14_400_000,
+                                    86_400_000],
 }
 
 
@@ -57,3 +60,16 @@ def api_call(api: str, status: int | str) -> None:
 
 def rate_limited(api: str) -> None:
     count("tgflow_rate_limit_waits", description="429 answers that made tgflow wait", api=api)
+
+
+def order_outcome(outcome: str) -> None:
+    count("tgflow_orders", description="Order exports by outcome (linked, already_linked, failed)", outcome=outcome)
+
+
+def order_retry(activity: str) -> None:
+    count("tgflow_order_retries", description="Order export activity attempts after the first", activity=activity)
+
+
+def order_export_latency(seconds: float) -> None:
+    observe_seconds("tgflow_order_export_latency", seconds,
+                    description="Order completed in Framework360 until registered in TotalGest")

@@ -31,6 +31,7 @@ from pydantic import AwareDatetime, BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tgflow import metrics
 from tgflow.activities.deps import Deps
 from tgflow.clients.errors import (
     AuthError,
@@ -196,6 +197,8 @@ class OrderActivities:
     async def export_order(self, params: ExportOrderInput) -> ExportOrderResult:
         """Fetch, map, find-or-create customer, find-or-create order. Idempotent by ``external_ref``."""
         deps = self.deps
+        if _retrying():
+            metrics.order_retry("export_order")
         order = await self._fetch(params.f360_order_id)
         number = order.number
         await deps.db(ostore.mark_pending, deps.store, params.shop_id, order.id, workflow_id=params.workflow_id,
@@ -240,6 +243,8 @@ class OrderActivities:
     async def record_order_result(self, params: RecordOrderInput) -> RecordOrderResult:
         """Store the outcome, then set ``integrations/totalgest`` on Framework360. Safe to repeat."""
         deps = self.deps
+        if _retrying():
+            metrics.order_retry("record_order_result")
         await deps.db(
             ostore.record_result, deps.store, params.shop_id, params.f360_order_id, outcome=params.outcome,
             number=params.f360_number, tg_order_id=params.tg_order_id, tg_order_number=params.tg_order_number,
@@ -258,7 +263,9 @@ class OrderActivities:
                                    next_retry_delay=delay) from None
         except PermanentError as exc:
             # The outcome is stored; a status column Framework360 refuses must not undo the export.
+            _record_metrics(params)
             return RecordOrderResult(f360_updated=False, note=f"Framework360 status not set: {exc}")
+        _record_metrics(params)
         return RecordOrderResult()
 
     @activity.defn
@@ -311,6 +318,18 @@ class OrderActivities:
         await deps.db(ostore.set_cursor, deps.store, params.shop_id, newest)
         result.cursor = newest
         return result
+
+
+def _retrying() -> bool:
+    """An attempt after the first (also callable outside an activity, e.g. from tests)."""
+    return activity.in_activity() and activity.info().attempt > 1
+
+
+def _record_metrics(params: RecordOrderInput) -> None:
+    """Counted once the outcome is stored and shown; a new link also records its latency."""
+    metrics.order_outcome(params.outcome)
+    if params.outcome == "linked" and params.completed_at is not None:
+        metrics.order_export_latency((utcnow() - params.completed_at).total_seconds())
 
 
 async def _pages(deps: Deps, since):

@@ -19,6 +19,7 @@ from tgflow.cli.common import (
     load_settings,
     run,
 )
+from tgflow.cli.orders import reconcile
 from tgflow.cli.status import status
 from tgflow.config import Settings, config_path, save_settings
 
@@ -39,6 +40,7 @@ app.add_typer(schedule.app, name="schedule")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(sim.app, name="sim")
 app.command()(status)
+app.command()(reconcile)
 for module in (orders, products, schedule):
     register = getattr(module, "register", None)
     if register is not None:

@@ -12,11 +12,13 @@ from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURES,
     EXIT_OK,
+    EXIT_UNAVAILABLE,
     connect_or_fail,
     console,
     emit_json,
     err_console,
     fail,
+    interactive,
     load_settings,
     open_store,
     run,
@@ -27,7 +29,8 @@ app = typer.Typer(
     help=(
         "Completed Framework360 orders and their export to TotalGest: the status column (`Linked OV-…`, "
         "`Not linked`, `Pending`, `Failed: reason`) and each order's attempts. Export now with "
-        "`tgflow export-orders ID...`; hand an order to the queue with `tgflow enqueue-order ID...`."
+        "`tgflow export-orders ID...`; hand an order to the queue with `tgflow enqueue-order ID...`; re-drive "
+        "failures once fixed with `tgflow orders retry --failed --wait`."
     ),
     no_args_is_help=True,
 )
@@ -156,6 +159,109 @@ def _print_report(report, json_output: bool) -> None:
         err_console.print(f"  [red]failed[/]  {f.number or f.order_id}: {f.reason}", highlight=False, soft_wrap=True)
 
 
+def _resolve(store, shop_id: str, values: list[str]) -> tuple[list[int], list[str]]:
+    """Framework360 ids or numbers -> ids; values the store does not know are kept when they are ids."""
+    from tgflow.store import orders as ostore
+
+    ids: list[int] = []
+    unknown: list[str] = []
+    for value in values:
+        value = value.strip()
+        link = ostore.find_link(store, shop_id, value)
+        if link is not None:
+            ids.append(link.f360_order_id)
+        elif value.isdigit():
+            ids.append(int(value))
+        else:
+            unknown.append(value)
+    return list(dict.fromkeys(ids)), unknown
+
+
+async def _export_with_progress(client, settings, ids: list[int], show: bool):
+    """``export_orders_now`` with a Rich spinner fed by the export workflow's ``progress`` query."""
+    import asyncio
+
+    from tgflow.service.orders import BULK_MAX, export_orders_now, start_export
+
+    if not show or len(ids) > BULK_MAX:
+        return await export_orders_now(client, settings, ids)
+    handle = await start_export(client, settings, ids)
+    task = asyncio.ensure_future(handle.result())
+    with console.status(f"exporting {len(ids)} order(s)…") as spinner:
+        while not task.done():
+            try:
+                p = await handle.query("progress")
+                spinner.update(f"exporting {p['total']} order(s): {p['succeeded']} exported · "
+                               f"{p['already_linked']} already linked · {p['failed']} failed")
+            except Exception:
+                pass
+            await asyncio.wait([task], timeout=1.0)
+    return task.result()
+
+
+@app.command("retry")
+def retry_orders(
+    ids: Optional[list[str]] = typer.Argument(None, metavar="ID...",
+                                              help="Framework360 order ids (17) or numbers (F360-10017)."),
+    failed: bool = typer.Option(False, "--failed", help="Every order whose export failed (see `orders list --status failed`)."),
+    wait: bool = typer.Option(False, "--wait", help="Wait and print the report (exported, already linked, failed)."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report (or the started workflow) as JSON."),
+) -> None:
+    """Re-drive failed orders once their cause is fixed: export them again now.
+
+    Same exactly-once rule as every export: an order TotalGest already has (by its Framework360 number) is
+    reported `already linked`, never created twice. Typical use: `tgflow orders list --status failed`, fix
+    the reason shown (an unknown SKU in TotalGest, a payment method missing in TGFLOW_PAYMENT_METHODS…),
+    then `tgflow orders retry --failed --wait`. Without --wait the export runs in a workflow whose Web UI
+    link is printed. Exit code 0 when every order is linked, 1 when some still fail (the report says why).
+    """
+    from tgflow.service.orders import start_export
+    from tgflow.store import orders as ostore
+    from tgflow.temporal import workflow_url
+
+    if bool(ids) == failed:
+        fail("name the orders to retry (`tgflow orders retry 17 F360-10018`) or pass --failed (not both)",
+             EXIT_CONFIG)
+    settings = load_settings()
+    shop = settings.totalgest.shop_id
+    store = open_store(settings)
+    if failed:
+        wanted = [link.f360_order_id for link in ostore.list_links(store, shop, "failed")]
+        unknown: list[str] = []
+    else:
+        wanted, unknown = _resolve(store, shop, list(ids or []))
+    store.close()
+    for value in unknown:
+        err_console.print(f"[yellow]skipped[/] {value}: no order with this number is known; "
+                          "give its Framework360 id instead", highlight=False)
+    if not wanted:
+        if json_output:
+            emit_json({"total": 0, "unknown": unknown})
+        else:
+            console.print("nothing to retry: no failed order" if failed else "nothing to retry")
+        raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
+
+    async def _go():
+        client = await connect_or_fail(settings)
+        if wait:
+            return await _export_with_progress(client, settings, wanted, interactive() and not json_output)
+        return (await start_export(client, settings, wanted)).id
+
+    result = run(_go())
+    if not wait:
+        url = workflow_url(settings.temporal, result)
+        if json_output:
+            emit_json({"workflow_id": result, "orders": wanted, "unknown": unknown, "url": url})
+        else:
+            console.print(f"retrying {len(wanted)} order(s): {url}", highlight=False)
+        raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
+    if json_output:
+        emit_json(result.model_dump(mode="json") | {"unknown": unknown})
+    else:
+        _print_report(result, False)
+    raise typer.Exit(EXIT_OK if result.failed == 0 and not unknown else EXIT_FAILURES)
+
+
 def export_orders(
     ids: Optional[list[str]] = typer.Argument(None, metavar="ID...", help="Framework360 order ids."),
     all_pending: bool = typer.Option(False, "--all-pending",
@@ -231,3 +337,119 @@ def enqueue_order(
 def register(root: typer.Typer) -> None:
     root.command("export-orders")(export_orders)
     root.command("enqueue-order")(enqueue_order)
+
+
+def _parse_since(value: str | None):
+    from datetime import datetime, timezone
+
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        fail(f"--since {value!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC unless it has an offset)",
+             EXIT_CONFIG)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _print_drift(report) -> None:
+    console.print(f"checked {report.orders_checked} completed order(s) and {report.products_checked} product(s): "
+                  f"[{'red' if report.drift else 'green'}]{report.drift} drift(s)[/]", highlight=False)
+    if report.missing_in_totalgest or report.not_linked:
+        table = Table(title="Orders")
+        for col in ("Order", "Problem", "Framework360 column", "TotalGest"):
+            table.add_column(col, overflow="fold")
+        for d in report.missing_in_totalgest:
+            table.add_row(d.number or str(d.order_id), "[red]missing in TotalGest[/]", d.f360_column or "—", "—")
+        for d in report.not_linked:
+            table.add_row(d.number or str(d.order_id), "[yellow]status column not linked[/]", d.f360_column or "—",
+                          d.tg_order_number or "—")
+        console.print(table)
+    if report.products:
+        table = Table(title="Products that differ (Framework360 → should be, per TotalGest)")
+        for col in ("SKU", "Field", "Framework360", "TotalGest"):
+            table.add_column(col, overflow="fold")
+        for d in report.products:
+            for diff in d.diffs:
+                table.add_row(d.sku, diff.field, diff.framework360 or "—", diff.totalgest or "—")
+        console.print(table)
+    if report.only_in_totalgest:
+        console.print(f"[yellow]only in TotalGest[/] ({len(report.only_in_totalgest)}): "
+                      + ", ".join(report.only_in_totalgest[:50]), highlight=False, soft_wrap=True)
+    if report.only_in_framework360:
+        console.print(f"[yellow]only in Framework360[/] ({len(report.only_in_framework360)}): "
+                      + ", ".join(report.only_in_framework360[:50]), highlight=False, soft_wrap=True)
+    if report.unmappable:
+        console.print(f"{report.unmappable} TotalGest article(s) not compared: they cannot become products "
+                      "(see `tgflow products list --status error`)", highlight=False)
+    if report.fixed:
+        f = report.fixed
+        if f["orders"]:
+            o = f["orders"]
+            console.print(f"fixed orders: {o['succeeded']} exported · {o['already_linked']} re-linked · "
+                          f"[{'red' if o['failed'] else 'green'}]{o['failed']} failed[/]", highlight=False)
+            for failure in o["failures"]:
+                err_console.print(f"  [red]failed[/]  {failure['number'] or failure['order_id']}: "
+                                  f"{failure['reason']}", highlight=False, soft_wrap=True)
+        if f["import"]:
+            i = f["import"]
+            console.print(f"fixed products: {len(f['products_marked'])} rewritten by import "
+                          f"{f['import_workflow_id']} ({i['created']} created · {i['updated']} updated · "
+                          f"{i['stock_updated']} stock updated · {i['errors']} errors)", highlight=False)
+        console.print("run `tgflow reconcile` again to confirm", highlight=False)
+        for note in f["not_fixable"]:
+            err_console.print(f"  [yellow]not fixed[/] {note}", highlight=False)
+
+
+def reconcile(
+    since: Optional[str] = typer.Option(None, "--since", metavar="DATE",
+                                        help="Only orders updated after this date (YYYY-MM-DD[THH:MM], UTC). "
+                                             "Products are always compared in full."),
+    fix: bool = typer.Option(False, "--fix", help="Re-drive every drift through the normal workflows and wait: "
+                                                  "the orders exported, then the products rewritten by an import."),
+    json_output: bool = typer.Option(False, "--json", help="Print the drift report as JSON."),
+) -> None:
+    """Drift report between Framework360 and TotalGest (read-only unless --fix).
+
+    Lists completed shop orders missing in TotalGest (looked up by their Framework360 number), orders
+    TotalGest has whose Framework360 status column is not `linked`, products whose Framework360 price,
+    VAT rate, EAN or stock differ from what TotalGest says, and SKUs on one side only. With --fix the
+    orders are exported again (never twice: an order TotalGest has is only re-linked), then the products
+    rewritten by an import; a worker must be running. Exit code 0 without drift, 1 with drift (the
+    report shows the drift found before fixing).
+    Example: `tgflow reconcile --since 2026-01-01 --json`, then `tgflow reconcile --fix`.
+    """
+    from tgflow.clients.errors import ApiError
+    from tgflow.service import reconcile_report
+
+    settings = load_settings()
+    when_since = _parse_since(since)
+    store = open_store(settings)
+
+    async def _go():
+        try:
+            if interactive() and not json_output:
+                with console.status("comparing Framework360 and TotalGest…"):
+                    report = await reconcile_report.build_report(settings, since=when_since, store=store)
+            else:
+                report = await reconcile_report.build_report(settings, since=when_since, store=store)
+        except ApiError as exc:
+            fail(f"{exc} - check that it answers (`tgflow check`)", EXIT_UNAVAILABLE)
+        if fix and report.drift:
+            client = await connect_or_fail(settings)
+            if interactive() and not json_output:
+                with console.status(f"fixing {report.drift} drift(s): exporting orders, importing products…"):
+                    report.fixed = await reconcile_report.fix(client, settings, store, report)
+            else:
+                report.fixed = await reconcile_report.fix(client, settings, store, report)
+        return report
+
+    try:
+        report = run(_go())
+    finally:
+        store.close()
+    if json_output:
+        emit_json(report.model_dump(mode="json") | {"drift": report.drift})
+    else:
+        _print_drift(report)
+    raise typer.Exit(EXIT_OK if report.drift == 0 else EXIT_FAILURES)

@@ -1,0 +1,237 @@
+"""`tgflow reconcile`: the drift between Framework360 and TotalGest, and re-driving it.
+
+What counts as drift:
+
+* ``missing_in_totalgest`` - a completed shop order TotalGest has no order for (by ``external_ref``,
+  the Framework360 number);
+* ``not_linked`` - an order TotalGest has, whose Framework360 status column is not ``linked``;
+* ``products`` - a product whose Framework360 price, VAT rate, EAN or stock differs from what the
+  TotalGest article says (mapped by ``tgflow.mapping.products``, stock = sellable stock of the configured
+  warehouses minus completed shop orders TotalGest does not have yet, as the import computes it);
+* ``only_in_totalgest`` - a valid TotalGest article without a Framework360 product;
+* ``only_in_framework360`` - a published Framework360 product whose SKU no TotalGest article has.
+
+Both catalogs are streamed page by page; only a compact index of the Framework360 side (SKU -> the
+four compared values) is kept in memory. The report holds ids, numbers, SKUs and values, never customer
+data. ``fix`` re-drives everything through the normal workflows and waits: the orders are exported
+(``export_orders_now``), then the products are marked for a full rewrite and an import runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from tgflow.clients.framework360 import Framework360Client
+from tgflow.clients.totalgest import TotalGestClient
+from tgflow.config import Settings
+from tgflow.mapping.products import MappingError, map_article, reserved_quantities, sellable_stock
+from tgflow.store.models import utcnow
+
+#: TotalGest order look-ups running at once (one per completed shop order).
+LOOKUP_CONCURRENCY = 8
+
+
+class OrderDrift(BaseModel):
+    order_id: int
+    number: str | None = None
+    #: Framework360's status column (``integrations/totalgest``): linked, error, pending, not set…
+    f360_column: str | None = None
+    tg_order_number: str | None = None
+
+
+class FieldDiff(BaseModel):
+    field: str
+    framework360: str | None = None
+    totalgest: str | None = None
+
+
+class ProductDrift(BaseModel):
+    sku: str
+    f360_product_id: int | None = None
+    diffs: list[FieldDiff] = Field(default_factory=list)
+
+
+class ReconcileReport(BaseModel):
+    since: datetime | None = None
+    checked_at: datetime
+    orders_checked: int = 0
+    products_checked: int = 0
+    missing_in_totalgest: list[OrderDrift] = Field(default_factory=list)
+    not_linked: list[OrderDrift] = Field(default_factory=list)
+    products: list[ProductDrift] = Field(default_factory=list)
+    only_in_totalgest: list[str] = Field(default_factory=list)
+    only_in_framework360: list[str] = Field(default_factory=list)
+    #: TotalGest articles that cannot become products (the import reports them as errors); not compared.
+    unmappable: int = 0
+    fixed: dict[str, Any] | None = None
+
+    @property
+    def drift(self) -> int:
+        return (len(self.missing_in_totalgest) + len(self.not_linked) + len(self.products)
+                + len(self.only_in_totalgest) + len(self.only_in_framework360))
+
+
+def _dec(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
+
+
+async def _reserved(settings: Settings, f360: Framework360Client, store=None) -> dict[str, int]:
+    """Units of completed shop orders TotalGest does not know yet (same rule as the import)."""
+    since = utcnow() - timedelta(days=settings.products.reserve_lookback_days)
+    candidates: list[int] = []
+    async for page in f360.iter_orders(status="completed", updated_after=since):
+        for ref in page.items:
+            status = ref.integrations.totalgest.status if ref.integrations.totalgest else None
+            if status != "linked":
+                candidates.append(ref.id)
+    if store is not None and candidates:
+        from tgflow.store import orders as ostore
+
+        links = ostore.load_links(store, settings.totalgest.shop_id, candidates)
+        candidates = [i for i in candidates if i not in links or links[i].status != "linked"]
+    candidates = candidates[:settings.products.reserve_max_orders]
+    slots = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+    async def lines(order_id: int) -> list[tuple[str | None, int]]:
+        async with slots:
+            try:
+                order = await f360.get_order(order_id)
+            except Exception:  # a malformed or vanished order must not stop the report
+                return []
+        return [(line.sku, line.quantity) for line in order.line_items]
+
+    out: list[tuple[str | None, int]] = []
+    for chunk in await asyncio.gather(*(lines(i) for i in candidates)):
+        out.extend(chunk)
+    return reserved_quantities(out)
+
+
+async def _orders(report: ReconcileReport, settings: Settings, f360: Framework360Client,
+                  tg: TotalGestClient) -> None:
+    slots = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+    async def check(ref) -> None:
+        column = ref.integrations.totalgest.status if ref.integrations.totalgest else None
+        number = ref.number
+        async with slots:
+            found = await tg.find_orders(number) if number else []
+        if not found:
+            report.missing_in_totalgest.append(OrderDrift(order_id=ref.id, number=number, f360_column=column))
+        elif column != "linked":
+            first = min(found, key=lambda o: o.id)
+            report.not_linked.append(OrderDrift(order_id=ref.id, number=number, f360_column=column,
+                                                tg_order_number=first.number))
+
+    async for page in f360.iter_orders(status="completed", updated_after=report.since):
+        report.orders_checked += len(page.items)
+        await asyncio.gather(*(check(ref) for ref in page.items))
+    report.missing_in_totalgest.sort(key=lambda d: d.order_id)
+    report.not_linked.sort(key=lambda d: d.order_id)
+
+
+async def _products(report: ReconcileReport, settings: Settings, f360: Framework360Client,
+                    tg: TotalGestClient, reserved: dict[str, int]) -> None:
+    # Framework360 side: a compact index, SKU -> (id, price, vat, ean, stock, status).
+    index: dict[str, tuple[int, Decimal | None, Decimal | None, str | None, int | None, str]] = {}
+    async for page in f360.iter_products():
+        for p in page.items:
+            if p.sku:
+                index[p.sku] = (p.id, _dec(p.price), _dec(p.vat_rate), p.ean or None, p.stock_quantity, p.status)
+    # TotalGest stock per article id and warehouse.
+    levels: dict[int, dict[str, str]] = {}
+    async for page in tg.iter_stock(limit=settings.products.stock_page_size):
+        for row in page.items:
+            levels.setdefault(row.article_id, {})[row.warehouse_id] = row.available
+    vat_rates = [v.rate for v in await tg.list_vat_codes()]
+    warehouses = settings.totalgest.warehouses
+
+    async for page in tg.iter_articles(limit=settings.products.article_page_size):
+        for article in page.items:
+            try:
+                mapped = map_article(article, vat_rates)
+            except MappingError:
+                report.unmappable += 1
+                continue
+            report.products_checked += 1
+            have = index.pop(mapped.sku, None)
+            if have is None:
+                report.only_in_totalgest.append(mapped.sku)
+                continue
+            product_id, price, vat, ean, stock, _ = have
+            stock_want = sellable_stock(levels.get(article.id, {}), warehouses, reserved.get(mapped.sku, 0))
+            diffs = [FieldDiff(field=name, framework360=_text(got), totalgest=_text(want))
+                     for name, got, want in (("price", price, mapped.price), ("vat_rate", vat, mapped.vat_rate),
+                                             ("ean", ean, mapped.ean), ("stock", stock, stock_want))
+                     if got != want]
+            if diffs:
+                report.products.append(ProductDrift(sku=mapped.sku, f360_product_id=product_id, diffs=diffs))
+    report.only_in_framework360 = sorted(sku for sku, values in index.items() if values[5] == "published")
+    report.only_in_totalgest.sort()
+    report.products.sort(key=lambda d: d.sku)
+
+
+async def build_report(settings: Settings, *, since: datetime | None = None, store=None,
+                       orders: bool = True, products: bool = True) -> ReconcileReport:
+    """Compare both systems now (read-only). ``since`` limits the orders to those updated after it."""
+    report = ReconcileReport(since=since, checked_at=utcnow())
+    async with Framework360Client(settings.f360) as f360, TotalGestClient(settings.totalgest) as tg:
+        if orders:
+            await _orders(report, settings, f360, tg)
+        if products:
+            await _products(report, settings, f360, tg, await _reserved(settings, f360, store))
+    return report
+
+
+async def fix(client, settings: Settings, store, report: ReconcileReport) -> dict[str, Any]:
+    """Re-drive the drift through the normal workflows and wait for them; returns what was done.
+
+    Orders first (an export, exactly once by ``external_ref``: an order TotalGest has is only re-linked),
+    then the products: marked for a full rewrite (content and stock) and an import run, which then sees
+    the orders as exported and no longer reserves their stock.
+    """
+    from tgflow.service.orders import export_orders_now
+    from tgflow.service.products import start_import
+    from tgflow.store import products as pstore
+
+    shop = settings.totalgest.shop_id
+    out: dict[str, Any] = {"orders": None, "products_marked": [], "import": None, "import_workflow_id": None,
+                           "not_fixable": [f"{sku}: no TotalGest article; draft or delete it in Framework360"
+                                           for sku in report.only_in_framework360]}
+    ids = list(dict.fromkeys(d.order_id for d in [*report.missing_in_totalgest, *report.not_linked]))
+    if ids:
+        exported = await export_orders_now(client, settings, ids)
+        out["orders"] = exported.model_dump(mode="json")
+    skus = [d.sku for d in report.products] + list(report.only_in_totalgest)
+    if skus:
+        marked_at = utcnow()
+        links = pstore.load_links(store, shop, skus)
+        # Forget what was last written, so the import writes content and stock again in full.
+        pstore.save_links(store, shop, {sku: {"content_hash": None, "field_hashes_json": None,
+                                              "stock_quantity": None} for sku in links})
+        pstore.reset_cursor(store, shop, pstore.ARTICLES_CURSOR)
+        handle = await start_import(client, settings)
+        desc = await handle.describe()
+        if desc.start_time and desc.start_time < marked_at:
+            await handle.result()  # a manual import already running read its cursors before the marks
+            handle = await start_import(client, settings)
+        result = await handle.result()
+        out["products_marked"] = sorted(skus)
+        out["import_workflow_id"] = handle.id
+        out["import"] = {"created": result.created, "updated": result.updated,
+                         "stock_updated": result.stock_updated, "errors": result.errors,
+                         "error_samples": result.error_samples}
+    return out
