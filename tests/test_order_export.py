@@ -80,8 +80,8 @@ async def test_happy_path_full_details_arrive_and_status_column_is_linked(client
     assert Decimal(tg_order["total_gross"]) == Decimal(order["total"])
     assert Decimal(tg_order["shipping_gross"]) == Decimal(order["shipping_total"])
     assert tg_order["order_date"].startswith(order["completed_at"][:19])
-    assert [(l["article_code"], Decimal(l["quantity"]), Decimal(l["unit_price_gross"]), Decimal(l["discount_gross"]),
-             Decimal(l["vat_rate"]), l["description"]) for l in tg_order["lines"]] == [
+    assert [(ln["article_code"], Decimal(ln["quantity"]), Decimal(ln["unit_price_gross"]), Decimal(ln["discount_gross"]),
+             Decimal(ln["vat_rate"]), ln["description"]) for ln in tg_order["lines"]] == [
         (li["sku"], Decimal(li["quantity"]), Decimal(li["unit_price"]), Decimal(li["discount"]),
          Decimal(li["vat_rate"]), li["name"]) for li in order["line_items"]]
     b = order["billing_address"]

@@ -119,7 +119,7 @@ async def test_bad_articles_inactive_and_rejected_skus(client, settings, tg_sim,
     assert f360.product_by_sku("ART-00010") is None and f360.product_by_sku("ART-00020") is None
     assert f360.product_by_sku("ART-00012")["status"] == "draft"
     assert report.created == 297  # 300 + nameless - 4 errors
-    errors = {l.sku: l.last_error for l in pstore.list_links(store, shop, status="error")}
+    errors = {link.sku: link.last_error for link in pstore.list_links(store, shop, status="error")}
     assert set(errors) >= {"ART-00010", "ART-00011", "ART-00020"} and len(errors) == 4
 
     # The next run tries the refused SKU again without the article changing in TotalGest.
