@@ -360,6 +360,19 @@ class Framework360Sim:
                 self._emit("order.updated", order_id)
             return copy.deepcopy(order)
 
+    def patch_order(self, order_id: int, edit: Callable[[dict[str, Any]], Any]) -> dict:
+        """Test/admin hook: ``edit(order)`` mutates the stored order in place (raw, bad data allowed, e.g.
+        ``lambda o: o["line_items"][0].update(quantity=0)``); bumps ``updated_at``, emits no webhook."""
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None:
+                raise KeyError(order_id)
+            edit(order)
+            now = self._tick()
+            order["updated_at"] = _ts(now)
+            self._order_updated[order_id] = now
+            return copy.deepcopy(order)
+
     def set_module_active(self, active: bool) -> None:
         with self._lock:
             self._module_active = bool(active)
