@@ -203,11 +203,15 @@ class TotalGestClient:
             assert self._token is not None
             return self._token
 
-    async def _relogin(self, stale: str) -> None:
+    async def _relogin(self, stale: str) -> str:
+        """A fresh token: logs in unless another caller already did. A failed login leaves no
+        token behind, so the next caller logs in itself instead of sending a stale one."""
         async with self._login_lock:
-            if self._token == stale:  # nobody refreshed it meanwhile
+            if self._token is None or self._token == stale:
                 self._token = None
                 await self.login()
+            assert self._token is not None
+            return self._token
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         token = await self._ensure_token()
@@ -217,9 +221,9 @@ class TotalGestClient:
         except AuthError as exc:
             if exc.code != "token_expired":
                 raise
-            await self._relogin(token)
+            token = await self._relogin(token)
             response = await send(API, self._http, method, path,
-                                  headers={"Authorization": f"Bearer {self._token}"}, **kwargs)
+                                  headers={"Authorization": f"Bearer {token}"}, **kwargs)
         return json_body(response, API)
 
     def _shop(self, suffix: str = "") -> str:
