@@ -29,6 +29,8 @@ from tgflow.clients.framework360 import verify_signature
 from tgflow.config import Settings
 
 log = logging.getLogger(__name__)
+#: Framework360 gives up on a delivery after a few seconds; answer 503 before that.
+ENQUEUE_TIMEOUT_SECONDS = 3.0
 
 MAX_BODY = 1024 * 1024
 SIGNATURE_HEADER = "X-F360-Signature"
@@ -103,7 +105,7 @@ def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlet
             return _error(401, "invalid_signature", f"{SIGNATURE_HEADER} is missing or does not match the body")
         try:
             event = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly nested JSON
             return _error(400, "bad_request", "body is not valid JSON")
         if not isinstance(event, dict):
             return _error(400, "bad_request", "body must be a JSON object")
@@ -123,7 +125,8 @@ def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlet
             return JSONResponse({"status": "accepted", "order_id": order_id}, status_code=202,
                                 background=BackgroundTask(check_changed, order_id))
         try:
-            await enqueue_orders(client, settings, [order_id])
+            # Answer within the sender's patience; a cut-off signal is harmless (the queue ignores repeats).
+            await asyncio.wait_for(enqueue_orders(client, settings, [order_id]), ENQUEUE_TIMEOUT_SECONDS)
         except Exception as exc:
             log.error("could not enqueue order %s: %s", order_id, exc)
             # 503: Framework360 delivers again later; the reconciliation catches it otherwise.
