@@ -72,9 +72,17 @@ def map_address(address: f360.Address) -> tg.Address:
     )
 
 
+#: Reasons travel into workflow history and Framework360's status column: keep quoted names short.
+MAX_QUOTED_NAME = 60
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= MAX_QUOTED_NAME else text[:MAX_QUOTED_NAME - 1] + "…"
+
+
 def _line_label(index: int, line: f360.LineItem) -> str:
-    sku = f"SKU {line.sku}" if line.sku else "no SKU"
-    return f"line {index + 1} ({sku}, {line.name!r})"
+    sku = f"SKU {_short(line.sku.strip())}" if line.sku and line.sku.strip() else "no SKU"
+    return f"line {index + 1} ({sku}, {_short(line.name)!r})"
 
 
 def check_totals(order: f360.Order) -> None:
