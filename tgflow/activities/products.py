@@ -155,6 +155,13 @@ def _no_code_key(article_id: int) -> str:
     return f"<no code: TotalGest article {article_id}>"
 
 
+def _duplicate_code(sku: str, article_id: int, owner_id: int) -> tuple[str, str]:
+    """(status-store key, reason) for an article whose code another article already uses."""
+    return (f"<duplicate code {sku}: TotalGest article {article_id}>",
+            f"code {sku} is also used by TotalGest article {owner_id}, which feeds the product: "
+            f"give article {article_id} a code of its own")
+
+
 @dataclass
 class _Item:
     """One product to bring in line: mapped content + where it stands."""
@@ -371,9 +378,23 @@ class ProductActivities:
                 bad[key] = (exc.reason, article.id)
                 mapped.pop(key, None)
                 continue
+            prior = mapped.get(product.sku)
+            if prior is not None and prior[1] != article.id:
+                key, reason = _duplicate_code(product.sku, article.id, prior[1])
+                bad[key] = (reason, article.id)
+                continue
             mapped[product.sku] = (product, article.id)
             bad.pop(product.sku, None)
         links = await self.deps.db(pstore.load_links, self.deps.store, shop, [*mapped, *bad])
+        # A code already taken in this pass by another article (on an earlier page): TotalGest
+        # does not keep codes unique, so the first article keeps the SKU and the other one is named.
+        for sku, (product, article_id) in list(mapped.items()):
+            link = links.get(sku)
+            if (link is not None and link.tg_article_id not in (None, article_id)
+                    and link.last_seen_at is not None and link.last_seen_at >= started_at):
+                key, reason = _duplicate_code(sku, article_id, link.tg_article_id)
+                bad[key] = (reason, article_id)
+                del mapped[sku]
 
         # Articles that cannot be mapped: recorded as errors with their reason, the rest goes on.
         changes: dict[str, dict[str, Any]] = {}
