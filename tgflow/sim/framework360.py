@@ -25,7 +25,7 @@ import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -37,6 +37,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from tgflow.sim import DEMO_F360_API_KEY
+from tgflow.sim._wire import error as _error
+from tgflow.sim._wire import http_error as _http_error
+from tgflow.sim._wire import now as _now
+from tgflow.sim._wire import parse_dt as _parse_dt
+from tgflow.sim._wire import ts as _ts
 
 CENT = Decimal("0.01")
 ORDER_STATUSES = ("pending", "processing", "completed", "cancelled", "refunded")
@@ -76,14 +81,6 @@ PRODUCT_NOUNS = ["Bike Helmet", "Brake Pads", "Inner Tube 28\"", "Chain 11-speed
                  "Rear Rack", "Mudguard Set", "Cassette 11-32"]
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _ts(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt else None
-
-
 def _money(value: Decimal) -> str:
     return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
 
@@ -92,21 +89,6 @@ def _ascii(text: str) -> str:
     """E-mail local parts are ASCII; fold umlauts and accents the way people do."""
     text = text.replace("ü", "ue").replace("ä", "ae").replace("ö", "oe")
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower().replace(" ", "")
-
-
-def _parse_dt(value: Any) -> datetime | None:
-    """RFC 3339 with offset, else None (a naive timestamp is ambiguous, so it is rejected)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    return dt.astimezone(timezone.utc) if dt.tzinfo else None
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
 class _BadRequest(Exception):
@@ -831,13 +813,6 @@ def create_app(sim: Framework360Sim) -> Starlette:
         routes=[Mount("/api/v1", routes=api_routes), Mount("/_admin", routes=_admin_routes(sim))],
         exception_handlers={HTTPException: _http_error},
     )
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Unknown routes and wrong methods still answer the contract's Error shape."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "error")
-    return _error(status, code, str(getattr(exc, "detail", "")) or code)
 
 
 def _admin_routes(sim: Framework360Sim) -> list[Route]:

@@ -37,6 +37,11 @@ from tgflow.sim import (
     DEMO_TG_SHOP_ID,
     DEMO_TG_USERNAME,
 )
+from tgflow.sim._wire import error as _error
+from tgflow.sim._wire import http_error as _http_error
+from tgflow.sim._wire import now as _now
+from tgflow.sim._wire import parse_dt as _parse_dt
+from tgflow.sim._wire import ts as _ts
 
 CENT = Decimal("0.01")
 SHOP_NAME = "Velo Demo AG"
@@ -90,25 +95,6 @@ _BLURBS = ["Bewährte Qualität aus unserem Velo-Sortiment.", "Ideal für Pendle
            "Leicht, robust und langlebig.", "Von unseren Mechanikern empfohlen."]
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _ts(dt: datetime) -> str:
-    return dt.isoformat()
-
-
-def _parse_dt(value: Any) -> datetime | None:
-    """RFC 3339 with offset, else None (a naive timestamp is ambiguous, so it is rejected)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return None
-    return dt.astimezone(timezone.utc) if dt.tzinfo else None
-
-
 def _dec(value: Any) -> Decimal | None:
     """A decimal string (the wire's money/quantity form), else None; JSON numbers are refused."""
     if not isinstance(value, str) or not _DECIMAL_RE.match(value.strip()):
@@ -123,14 +109,6 @@ def ean13(body12: str) -> str:
     """Append the EAN-13 check digit (weights 1,3,1,3... from the left)."""
     total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body12))
     return body12 + str((10 - total % 10) % 10)
-
-
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
-           details: list[dict[str, str]] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"error": code, "message": message}
-    if details is not None:
-        body["details"] = details
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 class _ApiError(Exception):
@@ -772,13 +750,6 @@ def create_app(sim: TotalGestSim) -> Starlette:
         routes=[Mount("/api/v1", routes=api_routes), Mount("/_admin", routes=_admin_routes(sim))],
         exception_handlers={HTTPException: _http_error},
     )
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Unknown routes and wrong methods still answer the contract's Error shape."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "error")
-    return _error(status, code, str(getattr(exc, "detail", "")) or code)
 
 
 def _admin_routes(sim: TotalGestSim) -> list[Route]:
