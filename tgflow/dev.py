@@ -16,6 +16,7 @@ from rich.console import Console
 
 from tgflow import search_attributes
 from tgflow.config import Settings, save_settings
+from tgflow.logs import setup_logging
 from tgflow.sim import (
     DEMO_F360_API_KEY,
     DEMO_F360_WEBHOOK_SECRET,
@@ -119,6 +120,7 @@ def run_dev(opts: DevOptions) -> None:
                          "or pick others (see `tgflow dev --help`)")
     data = Path(opts.data_dir)
     data.mkdir(parents=True, exist_ok=True)
+    setup_logging("WARNING")
     console.print("starting Temporal dev server…")
     temporal = start_temporal(opts, data)
     tg_sim = TotalGestSim(articles=opts.articles)

@@ -18,6 +18,10 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from temporalio.exceptions import ApplicationError
+
+from tgflow.clients.errors import ApiError
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 
 #: Dict extras of Temporal's loggers, flattened into top-level fields.
@@ -72,6 +76,20 @@ def _without_query(value: Any) -> Any:
     return value
 
 
+class ExpectedFailureFilter(logging.Filter):
+    """A failed activity whose error tgflow raised on purpose (a reason for a person, or a
+    temporary API error Temporal will retry) is one line, not a traceback per attempt."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and isinstance(exc, (ApplicationError, ApiError)):
+            record.msg = f"{record.getMessage()}: {exc}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, the Temporal ids as fields, any extras."""
 
@@ -106,6 +124,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         raise ValueError(f"unknown log format {fmt!r}: use text or json")
     handler = logging.StreamHandler()
     handler.addFilter(TemporalContextFilter())
+    handler.addFilter(ExpectedFailureFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
         # The ids are fields of the JSON object: keep Temporal's messages free of the appended dict.
