@@ -277,7 +277,7 @@ def export_orders(
     1 otherwise. Example: fix the cause shown by `tgflow orders list --status failed`, then
     `tgflow export-orders --all-pending`.
     """
-    from tgflow.service.orders import export_orders_now, pending_order_ids, start_export
+    from tgflow.service.orders import pending_order_ids, start_export
 
     settings = load_settings()
     wanted = _ids(ids or [])
@@ -292,7 +292,7 @@ def export_orders(
     async def _go():
         client = await connect_or_fail(settings)
         if wait:
-            return await export_orders_now(client, settings, wanted)
+            return await _export_with_progress(client, settings, wanted, interactive() and not json_output)
         handle = await start_export(client, settings, wanted)
         return handle.id
 
