@@ -166,6 +166,14 @@ async def worker(client: Client, settings: Settings, deps):
 
     async with build_worker(client, settings, deps):
         yield
+    # Workflows ids repeat across tests (order ids restart at 1 in every simulator): end what this
+    # test left running, or a later test's export of "order 7" would find it and count it as handled.
+    query = f"TaskQueue = '{settings.temporal.task_queue}' AND ExecutionStatus = 'Running'"
+    async for execution in client.list_workflows(query):
+        try:
+            await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate("test finished")
+        except Exception:
+            pass
 
 
 @pytest.fixture(scope="session")

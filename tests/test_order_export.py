@@ -175,6 +175,9 @@ async def test_batch_with_faults_through_the_queue_arrives_exactly_once(client, 
     try:
         await wait_for(lambda: sum(1 for link in ostore.list_links(store, SHOP, "linked") if link.f360_number in numbers)
                        == len(numbers), timeout=120, what="100 linked orders")
+        # The store is written before the status column (whose PUT may still be retrying a 5xx).
+        await wait_for(lambda: all(f360_sim.sim.order(i)["integrations"]["totalgest"]["status"] == "linked"
+                                   for i in ids), timeout=60, what="100 linked status columns")
         refs = tg_orders_by_ref(tg_sim)
         assert {n: refs[n] for n in numbers} == {n: 1 for n in numbers}
         customers = Counter(c["email"].lower() for c in tg_sim.sim.customers())
