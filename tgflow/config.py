@@ -114,6 +114,30 @@ class ProductImportSettings(BaseModel):
     heartbeat_timeout_seconds: float = 120.0
 
 
+class ReconcileSettings(BaseModel):
+    #: Interval of the drift report schedule (``drift-report-<shop>``): the ``tgflow reconcile`` report,
+    #: read-only, with its findings recorded for ``tgflow status``.
+    every_hours: float = 24.0
+
+
+class AlertSettings(BaseModel):
+    #: Where alerts are POSTed as JSON (``{"text": ...}`` works with Slack-style incoming webhooks).
+    #: Unset: alerts are still recorded and shown by ``tgflow status``, just not sent. A secret: such URLs
+    #: carry their token.
+    webhook_url: SecretStr | None = None
+    #: Failed orders plus products in error at or above this number raise the ``failures`` alert.
+    failure_threshold: int = 1
+    #: A schedule that has not completed a run for this many of its intervals raises an alert.
+    stale_intervals: int = 3
+    #: Interval of the health check schedule (``health-check-<shop>``) that evaluates and sends alerts.
+    check_every_minutes: float = 5.0
+    #: An alert still firing is sent again after this long.
+    repeat_hours: float = 24.0
+    #: Drift found by the last drift report raises the ``drift`` alert.
+    on_drift: bool = True
+    timeout_seconds: float = 10.0
+
+
 class MetricsSettings(BaseModel):
     #: Prometheus endpoint of the worker (``/metrics``); off when unset.
     port: int | None = None
@@ -133,6 +157,8 @@ class Settings(BaseSettings):
     orders: OrderExportSettings = OrderExportSettings()
     products: ProductImportSettings = ProductImportSettings()
     metrics: MetricsSettings = MetricsSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
+    alerts: AlertSettings = AlertSettings()
     database_url: str = "sqlite:///./tgflow.db"
     payment_methods: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PAYMENT_METHODS))
 

@@ -151,8 +151,8 @@ def run_dev(opts: DevOptions) -> None:
 async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path) -> None:
     from tgflow.clients.framework360 import Framework360Client
     from tgflow.metrics import prometheus_runtime
-    from tgflow.service.orders import ensure_reconcile_schedule
-    from tgflow.service.products import ensure_import_schedule
+    from tgflow.service.jobs import jobs
+    from tgflow.service.monitoring import ensure_all_schedules
     from tgflow.temporal import connect
     from tgflow.webhook import create_app as webhook_app
     from tgflow.worker import run_worker
@@ -167,8 +167,7 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     webhook_url = f"http://{HOST}:{opts.webhook_port}/webhooks/framework360"
     async with Framework360Client(settings.f360) as f360:
         await f360.subscribe_webhook(webhook_url, settings.f360.webhook_secret.get_secret_value())
-    await ensure_import_schedule(client, settings)
-    await ensure_reconcile_schedule(client, settings)
+    await ensure_all_schedules(client, settings)
     await client.get_schedule_handle(f"product-import-{settings.totalgest.shop_id}").trigger()
     if opts.demo_traffic:
         f360_sim.start_demo_traffic(every_seconds=5.0, bad_share=0.15)
@@ -182,10 +181,13 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
         f"  Webhook receiver   {webhook_url}\n"
         f"  Status database    {settings.database_url}\n"
         f"  Metrics            http://{settings.metrics.host}:{settings.metrics.port}/metrics\n"
-        f"  Schedules          product-import-{settings.totalgest.shop_id}, order-reconcile-{settings.totalgest.shop_id}\n"
+        f"  Schedules          {', '.join(job.schedule_id for job in jobs(settings))}\n"
+        + ("  Alerts             sent to TGFLOW_ALERTS__WEBHOOK_URL and shown by `tgflow status`\n"
+           if settings.alerts.webhook_url else
+           "  Alerts             shown by `tgflow status` (set TGFLOW_ALERTS__WEBHOOK_URL to have them sent)\n")
         + ("  Demo traffic       a new completed order every 5 s, now and then a bad one\n" if opts.demo_traffic else "")
         + f"\nIn another terminal:  export TGFLOW_CONFIG={config_file}\n"
-        "                      tgflow orders list; tgflow products list; tgflow check\n"
+        "                      tgflow status; tgflow orders list; tgflow products list; tgflow alerts list\n"
         "Ctrl-C stops everything.\n",
         highlight=False,
     )

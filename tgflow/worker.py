@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from tgflow.activities import Deps, build_activities
 from tgflow.config import Settings
 from tgflow.store import Store
+from tgflow.workflows.ops import DriftReportWorkflow, HealthCheckWorkflow
 from tgflow.workflows.orders import (
     ExportOrdersWorkflow,
     OrderExportWorkflow,
@@ -29,6 +30,8 @@ WORKFLOWS: list[type] = [
     ExportOrdersWorkflow,
     OrderReconcileWorkflow,
     ProductImportWorkflow,
+    DriftReportWorkflow,
+    HealthCheckWorkflow,
 ]
 
 

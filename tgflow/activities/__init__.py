@@ -18,6 +18,10 @@ def build_activities(deps: Deps) -> list[Callable]:
 
     orders = OrderActivities(deps)
     activities += [orders.export_order, orders.record_order_result, orders.reconcile_orders]
+    from tgflow.activities.ops import OpsActivities
+
+    ops = OpsActivities(deps)
+    activities += [ops.drift_report, ops.health_check]
     return activities
 
 

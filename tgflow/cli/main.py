@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from tgflow.cli import orders, products, schedule, sim, webhook
+from tgflow.cli import alerts, orders, products, schedule, sim, webhook
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_UNAVAILABLE,
@@ -28,7 +28,7 @@ app = typer.Typer(
     help=(
         "Keep a Framework360 shop and the TotalGest ERP in sync, run by Temporal.\n\n"
         "Start here: `tgflow dev` runs everything locally against simulators. For a real shop: "
-        "`tgflow configure`, `tgflow check`, `tgflow setup`, then `tgflow worker` and `tgflow schedule create`."
+        "`tgflow configure`, `tgflow check`, `tgflow setup`, then `tgflow worker` and `tgflow schedule create --which all`."
     ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
@@ -37,6 +37,7 @@ app = typer.Typer(
 app.add_typer(orders.app, name="orders")
 app.add_typer(products.app, name="products")
 app.add_typer(schedule.app, name="schedule")
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(sim.app, name="sim")
 app.command()(status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -20,8 +21,12 @@ from tgflow.cli.common import (
 
 app = typer.Typer(
     help=(
-        "Manage the Temporal Schedules: `product-import-<shop>` (product import every 5 minutes by default, "
-        "setting products.every_minutes) and `order-reconcile-<shop>` (--which reconcile). "
+        "Manage the Temporal Schedules that run the sync by themselves. --which picks one: "
+        "import = `product-import-<shop>` (every 5 min by default, products.every_minutes); "
+        "reconcile = `order-reconcile-<shop>` (enqueues completed orders not exported, every 5 min, "
+        "orders.reconcile_every_minutes); drift = `drift-report-<shop>` (daily drift report for `tgflow status`, "
+        "reconcile.every_hours); health = `health-check-<shop>` (alerts, every 5 min, alerts.check_every_minutes). "
+        "`tgflow schedule create --which all` creates or updates the four. "
         "A run still going when the next is due makes the next one skip."
     ),
     no_args_is_help=True,
@@ -31,30 +36,23 @@ app = typer.Typer(
 class Which(str, Enum):
     import_ = "import"
     reconcile = "reconcile"
+    drift = "drift"
+    health = "health"
+    all = "all"
 
 
-WHICH = typer.Option(Which.import_, "--which", help="import: the product import schedule; reconcile: the order "
-                                                    "reconciliation schedule.")
+WHICH = typer.Option(Which.import_, "--which", help="import: product import; reconcile: order reconciliation; "
+                                                    "drift: daily drift report; health: health check and alerts; "
+                                                    "all: the four (create only).")
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
-def _schedule_id(settings, which: Which) -> str:
-    shop = settings.totalgest.shop_id
-    return f"product-import-{shop}" if which == Which.import_ else f"order-reconcile-{shop}"
+def _job(settings, which: Which):
+    from tgflow.service.jobs import job
 
-
-async def _ensure(client, settings, which: Which) -> bool:
-    if which == Which.import_:
-        from tgflow.service.products import ensure_import_schedule
-
-        return await ensure_import_schedule(client, settings)
-    try:
-        from tgflow.service.orders import (
-            ensure_reconcile_schedule,  # written with the order export
-        )
-    except ImportError:
-        fail("the order reconciliation is not available in this build", EXIT_CONFIG)
-    return await ensure_reconcile_schedule(client, settings)
+    if which == Which.all:
+        fail("--which all only works with `tgflow schedule create`; name one schedule", EXIT_CONFIG)
+    return job(settings, which.value)
 
 
 def _missing(schedule_id: str, exc: Exception) -> None:
@@ -68,20 +66,25 @@ def _missing(schedule_id: str, exc: Exception) -> None:
 @app.command()
 def create(which: Which = WHICH, json_output: bool = JSON) -> None:
     """Create the schedule, or update it to the current settings (safe to run again; a pause is kept)."""
-    settings = load_settings()
+    from tgflow.service.jobs import jobs, minutes
+    from tgflow.service.monitoring import ensure_schedule_for
 
-    async def _go() -> bool:
+    settings = load_settings()
+    chosen = [j for j in jobs(settings) if which in (Which.all, Which(j.which))]
+
+    async def _go() -> list[bool]:
         client = await connect_or_fail(settings)
-        return await _ensure(client, settings, which)
+        return [await ensure_schedule_for(client, settings, j.which) for j in chosen]
 
     created = run(_go())
-    schedule_id = _schedule_id(settings, which)
-    every = settings.products.every_minutes if which == Which.import_ else settings.orders.reconcile_every_minutes
+    rows = [{"schedule_id": j.schedule_id, "created": c, "every_minutes": j.every.total_seconds() / 60}
+            for j, c in zip(chosen, created)]
     if json_output:
-        emit_json({"schedule_id": schedule_id, "created": created, "every_minutes": every})
+        emit_json(rows[0] if which != Which.all else rows)
     else:
-        console.print(f"schedule {schedule_id} {'created' if created else 'updated'}: every {every:g} minutes, "
-                      "overlapping runs skipped", highlight=False)
+        for j, c in zip(chosen, created):
+            console.print(f"schedule {j.schedule_id} {'created' if c else 'updated'}: {j.title} every "
+                          f"{minutes(j.every)}, overlapping runs skipped", highlight=False)
     raise typer.Exit(0)
 
 
@@ -89,7 +92,7 @@ def create(which: Which = WHICH, json_output: bool = JSON) -> None:
 def describe(which: Which = WHICH, json_output: bool = JSON) -> None:
     """Show the schedule: interval, paused or not, next and recent runs."""
     settings = load_settings()
-    schedule_id = _schedule_id(settings, which)
+    schedule_id = _job(settings, which).schedule_id
 
     async def _go() -> dict[str, Any]:
         client = await connect_or_fail(settings)
@@ -117,7 +120,9 @@ def describe(which: Which = WHICH, json_output: bool = JSON) -> None:
     if json_output:
         emit_json(data)
         raise typer.Exit(0)
-    every = ", ".join(f"{s / 60:g} min" for s in data["every_seconds"])
+    from tgflow.service.jobs import minutes
+
+    every = ", ".join(minutes(timedelta(seconds=s)) for s in data["every_seconds"])
     console.print(f"[bold]{schedule_id}[/]  every {every}  overlap {data['overlap']}  "
                   f"{'[yellow]PAUSED[/] ' + (data['note'] or '') if data['paused'] else '[green]active[/]'}",
                   highlight=False)
@@ -130,7 +135,7 @@ def describe(which: Which = WHICH, json_output: bool = JSON) -> None:
 
 def _simple(which: Which, action: str, json_output: bool, note: str | None = None) -> None:
     settings = load_settings()
-    schedule_id = _schedule_id(settings, which)
+    schedule_id = _job(settings, which).schedule_id
 
     async def _go() -> None:
         client = await connect_or_fail(settings)

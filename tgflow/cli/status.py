@@ -20,7 +20,8 @@ from tgflow.cli.common import (
 
 def status(json_output: bool = typer.Option(False, "--json", help="Print the overview as JSON.")) -> None:
     """Health of everything: last product import, schedules, order queue, counts by status,
-    the oldest failure and whether TotalGest and Framework360 answer. Exit 1 when something needs a person."""
+    the oldest failure, firing alerts, the last drift report and whether TotalGest and Framework360 answer.
+    Exit 1 when something needs a person."""
     from tgflow.service.status import overview
     from tgflow.temporal import connect
 
@@ -37,7 +38,8 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the ove
     data = run(_collect())
     store.close()
     unhealthy = (not data["services"]["totalgest"]["ok"] or not data["services"]["framework360"]["ok"]
-                 or not data["services"]["temporal"]["ok"] or data["orders"]["failed"] or data["products"]["error"])
+                 or not data["services"]["temporal"]["ok"] or data["orders"]["failed"] or data["products"]["error"]
+                 or data["alerts"])
     if json_output:
         emit_json(data | {"healthy": not unhealthy})
     else:
@@ -78,9 +80,22 @@ def _print(data: dict[str, Any]) -> None:
             console.print(f"  {imp['url']}", highlight=False)
     else:
         console.print("last product import: none yet")
+    drift = data.get("last_drift_report")
+    if drift:
+        c = drift["counts"]
+        text = (f"[yellow]{c.get('drift', 0)} difference(s)[/]" if c.get("drift") else "[green]in sync[/]") \
+            if drift["status"] == "completed" else f"[yellow]{drift['status']}[/]"
+        console.print(f"last drift report: {when(drift['started_at'])}, {text} ({c.get('orders_checked', 0)} orders, "
+                      f"{c.get('products_checked', 0)} products checked)", highlight=False)
+        for line in drift["samples"][:5]:
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
+        if c.get("drift"):
+            console.print("  all of them: `tgflow reconcile`; re-drive: `tgflow reconcile --fix`")
+    else:
+        console.print("last drift report: none yet")
     for sched in data.get("schedules", []):
         if not sched["exists"]:
-            console.print(f"schedule {sched['id']}: [yellow]not created[/] (tgflow schedule create)")
+            console.print(f"schedule {sched['id']}: [yellow]not created[/] (tgflow schedule create --which all)")
         else:
             state = "[yellow]paused[/]" if sched["paused"] else "active"
             console.print(f"schedule {sched['id']}: {state}, next run {when(sched['next_run'])}, "
@@ -95,6 +110,11 @@ def _print(data: dict[str, Any]) -> None:
             backlog = queue.get("backlog") or {}
             text = f"running, {backlog.get('queued', 0)} queued, {backlog.get('running', 0)} exporting now"
         console.print(f"order queue: {text}", highlight=False)
+    for alert in data.get("alerts", []):
+        sent = (f"sent {when(alert['delivered_at'])}" if alert["delivered"]
+                else alert["delivery_error"] or "not sent yet")
+        console.print(f"[red]ALERT[/] [bold]{alert['key']}[/] since {when(alert['since'])}: {alert['message']} "
+                      f"({sent})", highlight=False, soft_wrap=True)
     for key, label in (("oldest_failed_order", "oldest failed order"), ("oldest_failed_product", "oldest failed product")):
         item = data.get(key)
         if item:

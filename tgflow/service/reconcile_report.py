@@ -184,6 +184,28 @@ async def _products(report: ReconcileReport, settings: Settings, f360: Framework
     report.products.sort(key=lambda d: d.sku)
 
 
+#: Items of each kind kept in a recorded summary (the full list is one `tgflow reconcile` away).
+SUMMARY_SAMPLES = 10
+
+
+def summarize(report: ReconcileReport) -> tuple[dict[str, int], list[str]]:
+    """Counts per kind and a few one-line samples, for the drift report's record and ``tgflow status``."""
+    counts = {"orders_checked": report.orders_checked, "products_checked": report.products_checked,
+              "missing_in_totalgest": len(report.missing_in_totalgest), "not_linked": len(report.not_linked),
+              "products": len(report.products), "only_in_totalgest": len(report.only_in_totalgest),
+              "only_in_framework360": len(report.only_in_framework360), "unmappable": report.unmappable,
+              "drift": report.drift}
+    n = SUMMARY_SAMPLES
+    samples = [f"order {d.number or d.order_id}: missing in TotalGest" for d in report.missing_in_totalgest[:n]]
+    samples += [f"order {d.number or d.order_id}: in TotalGest as {d.tg_order_number}, Framework360 column "
+                f"{d.f360_column or 'not set'}" for d in report.not_linked[:n]]
+    samples += [f"{d.sku}: " + ", ".join(f"{f.field} {f.framework360} on Framework360, {f.totalgest} in TotalGest"
+                                         for f in d.diffs) for d in report.products[:n]]
+    samples += [f"{sku}: no Framework360 product" for sku in report.only_in_totalgest[:n]]
+    samples += [f"{sku}: published on Framework360, no TotalGest article" for sku in report.only_in_framework360[:n]]
+    return counts, samples
+
+
 async def build_report(settings: Settings, *, since: datetime | None = None, store=None,
                        orders: bool = True, products: bool = True) -> ReconcileReport:
     """Compare both systems now (read-only). ``since`` limits the orders to those updated after it."""

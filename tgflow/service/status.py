@@ -31,7 +31,20 @@ def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
                                 .order_by(ProductLink.updated_at).limit(1)).first()
         last_import = s.exec(select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == "product_import")
                              .order_by(SyncRun.started_at.desc()).limit(1)).first()
+    from tgflow.service.alerts import DRIFT_KIND
+    from tgflow.store.alerts import list_alerts
+    from tgflow.store.runs import last_runs
+
+    drift = last_runs(store, shop_id, DRIFT_KIND, limit=1)
+    drift_run = drift[0] if drift else None
     return {
+        "alerts": [{"key": a.key, "message": a.message, "since": a.since, "delivered": a.notified_state == "firing",
+                    "delivered_at": a.notified_at, "delivery_error": a.notify_error}
+                   for a in list_alerts(store, shop_id, active_only=True)],
+        "last_drift_report": drift_run and {
+            "started_at": drift_run.started_at, "finished_at": drift_run.finished_at, "status": drift_run.status,
+            "workflow_id": drift_run.workflow_id, "counts": json.loads(drift_run.counts_json or "{}"),
+            "samples": json.loads(drift_run.errors_json or "[]")},
         "orders": {k: orders.get(k, 0) for k in ("linked", "pending", "failed", "not_linked")}
                   | {"changed_after_export": changed},
         "products": {k: products.get(k, 0) for k in ("linked", "pending", "error", "not_linked")},
@@ -95,7 +108,9 @@ async def overview(settings: Settings, store: Store, client) -> dict[str, Any]:
         data["last_product_import"]["url"] = workflow_url(settings.temporal, data["last_product_import"]["workflow_id"])
     data["services"] = {"totalgest": tg.as_dict(), "framework360": f360.as_dict(), "temporal": {"ok": client is not None}}
     if client is not None:
-        data["schedules"] = [await schedule_overview(client, f"product-import-{shop}"),
-                             await schedule_overview(client, f"order-reconcile-{shop}")]
+        from tgflow.service.jobs import jobs
+
+        data["schedules"] = [await schedule_overview(client, job.schedule_id) | {"job": job.title}
+                             for job in jobs(settings)]
         data["order_queue"] = await queue_overview(client, shop)
     return data

@@ -2,6 +2,7 @@
 
 from tgflow.store.db import Store
 from tgflow.store.models import (
+    Alert,
     OrderAttempt,
     OrderLink,
     ProductLink,
@@ -10,4 +11,4 @@ from tgflow.store.models import (
     utcnow,
 )
 
-__all__ = ["OrderAttempt", "OrderLink", "ProductLink", "Store", "SyncCursor", "SyncRun", "utcnow"]
+__all__ = ["Alert", "OrderAttempt", "OrderLink", "ProductLink", "Store", "SyncCursor", "SyncRun", "utcnow"]

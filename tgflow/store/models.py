@@ -145,3 +145,28 @@ class SyncCursor(SQLModel, table=True):
     name: str = Field(primary_key=True)
     value: datetime | None = _when()
     updated_at: datetime | None = _when()
+
+
+class Alert(SQLModel, table=True):
+    """One alert condition (``failures``, ``drift``, ``schedule:<id>``) and what was sent about it.
+
+    A row is raised once and then updated: re-evaluating the same condition never sends twice, and a
+    condition that clears is sent once as resolved.
+    """
+
+    __tablename__ = "alert"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: str = Field(index=True)
+    key: str
+    active: bool = True
+    message: str = ""
+    since: datetime | None = _when()
+    resolved_at: datetime | None = _when()
+    last_checked_at: datetime | None = _when()
+    #: The state last delivered to the webhook (firing | resolved) and when; None: not delivered yet.
+    notified_state: str | None = None
+    notified_at: datetime | None = _when()
+    #: Why the last delivery did not happen (no URL set, the URL refused it…); cleared on success.
+    notify_error: str | None = None

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from tgflow.mapping.products import sellable_stock
+from tgflow.store import runs
 from tgflow.store.db import Store
 from tgflow.store.models import ProductLink, SyncCursor, SyncRun, utcnow
 
@@ -230,33 +231,13 @@ def list_links(store: Store, shop_id: str, status: str | None = None, limit: int
 # ---- runs -------------------------------------------------------------------------------------------------------
 
 def start_run(store: Store, shop_id: str, workflow_id: str, run_id: str, started_at: datetime) -> None:
-    """Record a running import once per workflow run (safe to call again)."""
-    def work(s: Session) -> None:
-        row = s.exec(select(SyncRun).where(SyncRun.run_id == run_id)).first()
-        if row is None:
-            s.add(SyncRun(shop_id=shop_id, kind=RUN_KIND, workflow_id=workflow_id, run_id=run_id,
-                          status="running", started_at=started_at))
-
-    store.run(work)
+    runs.start_run(store, shop_id, RUN_KIND, workflow_id, run_id, started_at)
 
 
 def finish_run(store: Store, shop_id: str, workflow_id: str, run_id: str, status: str, started_at: datetime,
                counts: Mapping[str, Any], errors: list[str]) -> None:
-    def work(s: Session) -> None:
-        row = s.exec(select(SyncRun).where(SyncRun.run_id == run_id)).first()
-        if row is None:
-            row = SyncRun(shop_id=shop_id, kind=RUN_KIND, workflow_id=workflow_id, run_id=run_id,
-                          started_at=started_at)
-        row.status = status
-        row.finished_at = utcnow()
-        row.counts_json = json.dumps(dict(counts), default=str)
-        row.errors_json = json.dumps(errors)
-        s.add(row)
-
-    store.run(work)
+    runs.finish_run(store, shop_id, RUN_KIND, workflow_id, run_id, status, started_at, counts, errors)
 
 
 def last_runs(store: Store, shop_id: str, limit: int = 10) -> list[SyncRun]:
-    with store.session() as s:
-        return list(s.exec(select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == RUN_KIND)
-                           .order_by(SyncRun.started_at.desc()).limit(limit)))
+    return runs.last_runs(store, shop_id, RUN_KIND, limit)

@@ -1,0 +1,43 @@
+"""The scheduled jobs of one shop: schedule id and interval, from the settings (one place for both)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tgflow.config import Settings
+
+
+@dataclass(frozen=True)
+class Job:
+    #: The name used on the command line (``tgflow schedule ... --which``).
+    which: str
+    schedule_id: str
+    every: timedelta
+    title: str
+
+
+def jobs(settings: Settings) -> list[Job]:
+    shop = settings.totalgest.shop_id
+    return [
+        Job("import", f"product-import-{shop}", timedelta(minutes=settings.products.every_minutes),
+            "product import"),
+        Job("reconcile", f"order-reconcile-{shop}", timedelta(minutes=settings.orders.reconcile_every_minutes),
+            "order reconciliation"),
+        Job("drift", f"drift-report-{shop}", timedelta(hours=settings.reconcile.every_hours),
+            "drift report"),
+        Job("health", f"health-check-{shop}", timedelta(minutes=settings.alerts.check_every_minutes),
+            "health check and alerts"),
+    ]
+
+
+def job(settings: Settings, which: str) -> Job:
+    return next(j for j in jobs(settings) if j.which == which)
+
+
+def minutes(every: timedelta) -> str:
+    """``5 min``, ``24 h``: how people say an interval."""
+    total = every.total_seconds()
+    if total >= 3600 and total % 3600 == 0:
+        return f"{total / 3600:g} h"
+    return f"{total / 60:g} min"
