@@ -86,6 +86,8 @@ class BeginImportInput(BaseModel):
 class BeginImportResult(BaseModel):
     articles_since: AwareDatetime | None = None
     stock_since: AwareDatetime | None = None
+    #: Set when this run must not import: another import of the shop is running (its workflow id).
+    skipped_for: str | None = None
 
 
 class ImportCounts(BaseModel):
@@ -193,7 +195,13 @@ class ProductActivities:
 
     @activity.defn(name="product_import_begin")
     async def begin_import(self, params: BeginImportInput) -> BeginImportResult:
-        """Record the run and read the cursors (what changed since the last successful pass)."""
+        """Record the run and read the cursors (what changed since the last successful pass).
+
+        A scheduled run while a manual one is going steps aside: two passes would do the same work and
+        race on the cursors (the schedule's SKIP policy only knows its own runs)."""
+        manual = manual_import_id(params.shop_id)
+        if params.workflow_id != manual and await _is_running(manual):
+            return BeginImportResult(skipped_for=manual)
         await self.deps.db(pstore.start_run, self.deps.store, params.shop_id, params.workflow_id, params.run_id,
                            params.started_at)
         articles = await self.deps.db(pstore.get_cursor, self.deps.store, params.shop_id, pstore.ARTICLES_CURSOR)
@@ -633,3 +641,21 @@ def _retry_page(store, shop_id: str, started_at: datetime, after_id: int, limit:
             sa.or_(ProductLink.last_seen_at.is_(None), ProductLink.last_seen_at < started_at),
             ProductLink.id > after_id,
         ).order_by(ProductLink.id).limit(limit)))
+
+
+def manual_import_id(shop_id: str) -> str:
+    """The one workflow id of manual imports (``tgflow import-products``): starting another joins it."""
+    return f"product-import-{shop_id}-manual"
+
+
+async def _is_running(workflow_id: str) -> bool:
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        desc = await activity.client().get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return desc.status == WorkflowExecutionStatus.RUNNING

@@ -389,7 +389,9 @@ def import_products(
         if json_output:
             emit_json(result)
         else:
-            console.print(f"product import started: {result['workflow_id']}\n{result['url']}", highlight=False)
+            what = ("product import started" if result["workflow_id"].endswith("-manual")
+                    else "the scheduled product import is running; attached to it")
+            console.print(f"{what}: {result['workflow_id']}\n{result['url']}", highlight=False)
         raise typer.Exit(EXIT_OK)
     report = result.model_dump(mode="json")
     if json_output:

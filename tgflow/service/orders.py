@@ -6,7 +6,6 @@ Used by the CLI, the webhook receiver, ``tgflow dev``, the reconciliation activi
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -14,6 +13,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from tgflow import search_attributes as attrs
 from tgflow.config import Settings
+from tgflow.service.jobs import job
 from tgflow.service.schedules import ensure_schedule
 from tgflow.workflows.orders import (
     BULK_KIND,
@@ -111,7 +111,7 @@ async def export_orders_now(client: Client, settings: Settings, order_ids: list[
 
 
 def reconcile_schedule_id(settings: Settings) -> str:
-    return f"order-reconcile-{settings.totalgest.shop_id}"
+    return job(settings, "reconcile").schedule_id
 
 
 def reconcile_input(settings: Settings) -> OrderReconcileInput:
@@ -127,7 +127,7 @@ async def ensure_reconcile_schedule(client: Client, settings: Settings) -> bool:
         arg=reconcile_input(settings),
         workflow_id=f"order-reconcile-{settings.totalgest.shop_id}",
         task_queue=settings.temporal.task_queue,
-        every=timedelta(minutes=settings.orders.reconcile_every_minutes),
+        every=job(settings, "reconcile").every,
         search_attributes=_attrs(settings, RECONCILE_KIND, "running"),
         note="tgflow order reconciliation",
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -13,7 +12,9 @@ from temporalio.common import (
 )
 
 from tgflow import search_attributes as attrs
+from tgflow.activities.products import manual_import_id
 from tgflow.config import Settings
+from tgflow.service.jobs import job
 from tgflow.service.schedules import ensure_schedule
 from tgflow.workflows.products import (
     SYNC_KIND,
@@ -24,7 +25,7 @@ from tgflow.workflows.products import (
 
 
 def schedule_id(settings: Settings) -> str:
-    return f"product-import-{settings.totalgest.shop_id}"
+    return job(settings, "import").schedule_id
 
 
 def import_input(settings: Settings, *, full: bool = False) -> ProductImportInput:
@@ -49,14 +50,25 @@ async def start_import(client: Client, settings: Settings, *, full: bool = False
                        ) -> ProductImportReport | WorkflowHandle[Any, ProductImportReport]:
     """Start an import now (manual run). Returns the handle, or the report when ``wait``.
 
-    The id is ``product-import-<shop>-manual``: starting while a manual run is
-    going attaches to it instead of running two at once.
+    Never two imports of a shop at once: the id is ``product-import-<shop>-manual``, so starting while a
+    manual run is going attaches to it; while the schedule's run is going, an incremental request attaches
+    to that run and a full one waits for it to end first (a scheduled run starting during a manual one
+    steps aside by itself, see ``begin_import``).
     """
     shop = settings.totalgest.shop_id
+    scheduled = await running_scheduled_import(client, settings) if workflow_id is None else None
+    if scheduled is not None:
+        running = client.get_workflow_handle(scheduled, result_type=ProductImportReport)
+        if not full:
+            return await running.result() if wait else running
+        try:
+            await running.result()
+        except Exception:  # its failure is recorded with it; the full run goes ahead
+            pass
     handle = await client.start_workflow(
         ProductImportWorkflow.run,
         import_input(settings, full=full),
-        id=workflow_id or f"product-import-{shop}-manual",
+        id=workflow_id or manual_import_id(shop),
         task_queue=settings.temporal.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         search_attributes=search_attributes(settings),
@@ -65,6 +77,19 @@ async def start_import(client: Client, settings: Settings, *, full: bool = False
     if wait:
         return await handle.result()
     return handle
+
+
+async def running_scheduled_import(client: Client, settings: Settings) -> str | None:
+    """The workflow id of the schedule's import running now, if any."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        desc = await client.get_schedule_handle(schedule_id(settings)).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return desc.info.running_actions[0].workflow_id if desc.info.running_actions else None
 
 
 async def ensure_import_schedule(client: Client, settings: Settings) -> bool:
@@ -77,7 +102,7 @@ async def ensure_import_schedule(client: Client, settings: Settings) -> bool:
         arg=import_input(settings),
         workflow_id=f"product-import-{settings.totalgest.shop_id}",
         task_queue=settings.temporal.task_queue,
-        every=timedelta(minutes=settings.products.every_minutes),
+        every=job(settings, "import").every,
         search_attributes=search_attributes(settings),
         note="tgflow product import",
     )

@@ -43,7 +43,9 @@ class ProductImportInput(BaseModel):
 class ProductImportReport(BaseModel):
     shop_id: str
     full: bool = False
-    status: str = "completed"  # completed | completed_with_errors
+    status: str = "completed"  # completed | completed_with_errors | skipped
+    #: A skipped run names the import that was running instead.
+    skipped_for: str | None = None
     articles_read: int = 0
     stock_rows_read: int = 0
     created: int = 0
@@ -95,6 +97,14 @@ class ProductImportWorkflow:
             BeginImportInput(shop_id=params.shop_id, workflow_id=info.workflow_id, run_id=info.run_id,
                              started_at=started),
             summary="record run, read cursors", **short)
+
+        if begin.skipped_for:
+            self._state = "skipped"
+            workflow.upsert_search_attributes([attrs.SYNC_STATUS.value_set("skipped")])
+            workflow.set_current_details(f"Skipped: import {begin.skipped_for} was running")
+            return ProductImportReport(shop_id=params.shop_id, full=params.full, status="skipped",
+                                       skipped_for=begin.skipped_for, started_at=started,
+                                       finished_at=workflow.now())
 
         self._state = "importing"
         try:
