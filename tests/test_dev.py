@@ -10,9 +10,17 @@ import subprocess
 import sys
 import time
 
+import json
+
 import httpx
 
 from tgflow.sim.server import free_port
+
+
+def _cli(config: str, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TGFLOW_")} | {"TGFLOW_CONFIG": config}
+    return subprocess.run([sys.executable, "-m", "tgflow", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
 
 
 def _poll(predicate, timeout: float, what: str):
@@ -53,6 +61,25 @@ def test_dev_stack_imports_products_exports_orders_and_stops_on_sigint(tmp_path)
         assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=5).status_code == 200  # the Web UI
         metrics = httpx.get(f"http://127.0.0.1:{ports['metrics']}/metrics", timeout=5).text
         assert "tgflow_api_calls" in metrics
+
+        # The README's walkthrough: a failed order found by its number, its reason read, the cause fixed in
+        # (simulated) TotalGest, the order re-driven and linked, with the CLI only.
+        config = str(tmp_path / "dev" / "tgflow.toml")
+        bad = httpx.post(f"{f360}/orders", json={"problem": "unknown_sku"}).json()
+        shown = _poll(lambda: (r := _cli(config, "orders", "show", bad["number"], "--json")).returncode == 0
+                      and (d := json.loads(r.stdout))["status"] == "failed" and d, 90, "the bad order failed")
+        assert "NOPE-404" in shown["reason"] and shown["url"].startswith(f"http://localhost:{ports['ui']}/")
+        failed = json.loads(_cli(config, "orders", "list", "--status", "failed", "--json").stdout)
+        assert bad["number"] in [o["number"] for o in failed]
+        httpx.post(f"{tg}/articles", json={"code": "NOPE-404", "name": "Tyre 29x2.4", "price_gross": "53.00",
+                                           "vat_code": "N", "vat_rate": "8.1", "currency": "CHF", "unit": "pz",
+                                           "active": True}).raise_for_status()
+        retried = _cli(config, "orders", "retry", bad["number"], "--wait", "--json")
+        assert retried.returncode == 0, retried.stdout + retried.stderr
+        assert json.loads(retried.stdout)["linked"][0]["number"] == bad["number"]
+        assert [o["external_ref"] for o in httpx.get(f"{tg}/orders").json()].count(bad["number"]) == 1
+        column = httpx.get(f"{f360}/orders/{bad['id']}").json()["integrations"]["totalgest"]
+        assert column["status"] == "linked"
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
