@@ -208,3 +208,19 @@ async def test_daily_drift_report_is_recorded_for_status_and_alerts(client, sett
     assert "drift" in result.firing
     assert "drift report found" in inbox.messages[-1]["text"] and "1 order(s) missing in TotalGest" in \
         inbox.messages[-1]["text"]
+
+
+async def test_the_webhook_url_never_reaches_a_log_line_even_at_debug(settings, inbox, caplog):
+    import logging
+
+    from tgflow.service.alerts import deliver
+
+    caplog.set_level(logging.DEBUG)
+    assert await deliver(settings, {"text": "hello"}) is None
+    assert inbox.messages == [{"text": "hello"}]
+    inbox.fail_with = 502
+    assert await deliver(settings, {"text": "again"}) == "not sent: the alert webhook answered HTTP 502"
+    settings.alerts.webhook_url = SecretStr("http://127.0.0.1:9/hooks/tok3nSecretXYZ")  # nothing listens there
+    assert (await deliver(settings, {"text": "x"})).startswith("not sent: the alert webhook did not answer")
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "tok3nSecretXYZ" not in logged

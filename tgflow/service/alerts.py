@@ -150,10 +150,14 @@ async def deliver(settings: Settings, body: dict[str, Any]) -> str | None:
     url = secret.get_secret_value().strip() if secret else ""
     if not url:
         return "not sent: set TGFLOW_ALERTS__WEBHOOK_URL to receive alerts"
+    # Straight to the transport: httpx's client logs every request URL (at DEBUG here), and this one is a secret.
+    request = httpx.Request("POST", url, json=body,
+                            extensions={"timeout": httpx.Timeout(settings.alerts.timeout_seconds).as_dict()})
     try:
-        async with httpx.AsyncClient(timeout=settings.alerts.timeout_seconds) as http:
-            response = await http.post(url, json=body)
-    except httpx.HTTPError as exc:
+        async with httpx.AsyncHTTPTransport(retries=1) as transport:
+            response = await transport.handle_async_request(request)
+            await response.aread()
+    except (httpx.HTTPError, ValueError) as exc:
         return f"not sent: the alert webhook did not answer ({type(exc).__name__})"
     if response.status_code >= 300:
         return f"not sent: the alert webhook answered HTTP {response.status_code}"
