@@ -52,3 +52,32 @@ def test_naive_datetimes_are_refused(any_store):
     with pytest.raises(Exception, match="naive"):
         with any_store.session() as s:
             s.add(SyncCursor(shop_id="1001", name="x", value=datetime(2026, 1, 1)))
+
+
+def test_alert_rows_fire_once_repeat_when_due_and_resolve_once(any_store):
+    from datetime import datetime, timedelta, timezone
+
+    from tgflow.store import alerts as astore
+
+    t0 = datetime(2026, 11, 29, 6, 0, tzinfo=timezone.utc)
+    day = timedelta(hours=24)
+    due = astore.apply_findings(any_store, "S", {"failures": "2 failed"}, t0, day)
+    assert [(d.key, d.state) for d in due] == [("failures", "firing")]
+    astore.mark_delivered(any_store, "S", due, t0, "not sent: receiver down")
+    # Not delivered yet: due again at the next check, with the newest message.
+    due = astore.apply_findings(any_store, "S", {"failures": "3 failed"}, t0 + timedelta(minutes=5), day)
+    assert [(d.key, d.message) for d in due] == [("failures", "3 failed")]
+    astore.mark_delivered(any_store, "S", due, t0 + timedelta(minutes=5), None)
+    assert astore.apply_findings(any_store, "S", {"failures": "3 failed"}, t0 + timedelta(hours=1), day) == []
+    # Still firing a day after the last delivery: sent again.
+    again = astore.apply_findings(any_store, "S", {"failures": "3 failed"}, t0 + timedelta(hours=25), day)
+    assert [(d.key, d.state) for d in again] == [("failures", "firing")]
+    astore.mark_delivered(any_store, "S", again, t0 + timedelta(hours=25), None)
+    # Cleared: resolved once; other shops untouched.
+    gone = astore.apply_findings(any_store, "S", {}, t0 + timedelta(hours=26), day)
+    assert [(d.key, d.state) for d in gone] == [("failures", "resolved")]
+    astore.mark_delivered(any_store, "S", gone, t0 + timedelta(hours=26), None)
+    assert astore.apply_findings(any_store, "S", {}, t0 + timedelta(hours=27), day) == []
+    row = astore.list_alerts(any_store, "S")[0]
+    assert row.active is False and row.since == t0 and row.resolved_at == t0 + timedelta(hours=26)
+    assert astore.list_alerts(any_store, "other") == []
