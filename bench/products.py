@@ -28,6 +28,7 @@ from bench.harness import (
     wait_for_pollers,
 )
 from bench.report import Row
+from tgflow.clients.framework360 import STATUS_PUT_CONCURRENCY
 
 RSS_TARGET_MB = 250.0
 FULL_RATIO_TARGET = 1.3
@@ -150,7 +151,7 @@ def full_rows(r: FullResult, bench: str = "import-full") -> list[Row]:
         *([Row(bench, f"full import, {n} articles: vs floor + 1 status PUT per product", r.seconds, "s",
                floor=r.floor_puts_seconds,
                note="informative: the floor that also fills the status column the only way the Framework360 "
-                    "contract allows (one PUT per product, 8 at a time)")]
+                    f"contract allows (one PUT per product, {STATUS_PUT_CONCURRENCY} at a time as tgflow)")]
           if r.floor_puts_seconds else []),
         Row(bench, f"full import, {n} articles: worker peak RSS", r.rss_mb, "MB", floor=r.floor_rss_mb,
             target=RSS_TARGET_MB, direction="le", target_on_ratio=False,

@@ -1,15 +1,18 @@
 """Order export activities: a completed Framework360 order -> one TotalGest order, exactly once.
 
-Two activities per order, both safe to run again:
+The export workflow runs ``export_order`` as a local activity, so an exported order costs
+one step; a failed one adds ``record_order_result``. Both are safe to run again:
 
 1. ``export_order`` fetches the order, maps and validates it, finds or creates the
    customer and finds (by ``external_ref`` = the Framework360 number) or creates the
    TotalGest order. Its result holds ids and numbers only. A retry after any failure
    (a 5xx after TotalGest committed, a timeout, a killed worker) looks the order up
-   again before creating, so it never makes a second one.
+   again before creating, so it never makes a second one. Asked to (``record``), it
+   then records the success itself, as ``record_order_result`` would.
 2. ``record_order_result`` writes the outcome to the status store (one attempt row per
    workflow run, however often it runs) and sets the order's ``integrations/totalgest``
-   status on Framework360 - the shop's status column.
+   status on Framework360 - the shop's status column. The workflow runs it for a
+   failure, and for a success that ``export_order`` could not record.
 
 Plus ``reconcile_orders`` for the reconciliation schedule. Activities read customer
 data themselves; nothing personal goes into their inputs, results or error messages.
@@ -62,6 +65,11 @@ class ExportOrderInput(BaseModel):
     shop_id: str
     f360_order_id: int
     workflow_id: str | None = None
+    #: The workflow run exporting (identifies this run's attempt row in the status store).
+    run_id: str | None = None
+    #: Also record a success (status store + Framework360 status column) in this activity, as
+    #: ``record_order_result`` would; the workflow then calls that activity only for failures.
+    record: bool = False
 
 
 class ExportOrderResult(BaseModel):
@@ -72,6 +80,10 @@ class ExportOrderResult(BaseModel):
     tg_customer_id: int | None = None
     f360_status: str | None = None
     completed_at: AwareDatetime | None = None
+    #: True when this activity already recorded the outcome (``record`` was asked and worked).
+    recorded: bool = False
+    #: Set when Framework360 refused the status column update (only when ``recorded``).
+    note: str | None = None
 
 
 class RecordOrderInput(BaseModel):
@@ -195,27 +207,60 @@ class OrderActivities:
 
     @activity.defn
     async def export_order(self, params: ExportOrderInput) -> ExportOrderResult:
-        """Fetch, map, find-or-create customer, find-or-create order. Idempotent by ``external_ref``."""
-        deps = self.deps
+        """Fetch, map, find-or-create customer, find-or-create order. Idempotent by ``external_ref``.
+
+        With ``params.record``, a success is also recorded here (store, then the Framework360 status
+        column), saving the workflow a second activity. If recording fails, the export's result is
+        returned all the same with ``recorded`` False and the workflow records it with
+        ``record_order_result`` (which retries on its own): the TotalGest order exists by then, so
+        retrying the whole export for a status column would only repeat look-ups.
+        """
         if _retrying():
             metrics.order_retry("export_order")
+        result = await self._export(params)
+        if params.record:
+            try:
+                recorded = await self._record(RecordOrderInput(
+                    shop_id=params.shop_id, f360_order_id=params.f360_order_id, outcome=result.outcome,
+                    f360_number=result.f360_number, tg_order_id=result.tg_order_id,
+                    tg_order_number=result.tg_order_number, tg_customer_id=result.tg_customer_id,
+                    workflow_id=params.workflow_id, run_id=params.run_id, f360_status=result.f360_status,
+                    completed_at=result.completed_at))
+            except Exception as exc:  # the workflow records it again, with its own retries
+                log.warning("order %s is in TotalGest (%s) but recording it failed, the workflow records it "
+                            "again: %s: %s", result.f360_number, result.tg_order_number, type(exc).__name__, exc)
+            else:
+                result.recorded = True
+                result.note = recorded.note
+        return result
+
+    async def _export(self, params: ExportOrderInput) -> ExportOrderResult:
+        deps = self.deps
         order = await self._fetch(params.f360_order_id)
         number = order.number
-        await deps.db(ostore.mark_pending, deps.store, params.shop_id, order.id, workflow_id=params.workflow_id,
-                      number=number, f360_status=order.status)
         tg = deps.totalgest
         async with self._lock("order:" + number):
-            existing = await api_call(lambda: tg.find_orders(number), what="looking up the TotalGest order",
-                                      number=number)
+            # The TotalGest look-up (exactly once: always before creating) and "pending" in the status store
+            # go at once; calls to TotalGest stay one at a time per export (the queue's cap protects it).
+            existing, _ = await asyncio.gather(
+                api_call(lambda: tg.find_orders(number), what="looking up the TotalGest order", number=number),
+                deps.db(ostore.mark_pending, deps.store, params.shop_id, order.id, workflow_id=params.workflow_id,
+                        number=number, f360_status=order.status))
             if existing:
                 first = min(existing, key=lambda o: o.id)
                 if len(existing) > 1:
                     log.warning("order %s exists %d times in TotalGest; using %s", number, len(existing), first.number)
-                link = await deps.db(ostore.get_link, deps.store, params.shop_id, order.id)
+                link, this_run = await deps.db(ostore.link_and_run_outcome, deps.store, params.shop_id, order.id,
+                                               params.run_id)
                 status = order.integrations.totalgest.status if order.integrations.totalgest else None
-                seen_linked = (link is not None and link.status == "linked") or status == "linked"
+                if this_run in ("linked", "already_linked"):
+                    # An earlier attempt of this very run exported and recorded it (then its result was lost).
+                    outcome = this_run
+                else:
+                    seen_linked = (link is not None and link.status == "linked") or status == "linked"
+                    outcome = "already_linked" if seen_linked else "linked"
                 return ExportOrderResult(
-                    outcome="already_linked" if seen_linked else "linked", f360_number=number,
+                    outcome=outcome, f360_number=number,
                     tg_order_id=first.id, tg_order_number=first.number, tg_customer_id=first.customer_id,
                     f360_status=order.status, completed_at=order.completed_at)
 
@@ -242,9 +287,12 @@ class OrderActivities:
     @activity.defn
     async def record_order_result(self, params: RecordOrderInput) -> RecordOrderResult:
         """Store the outcome, then set ``integrations/totalgest`` on Framework360. Safe to repeat."""
-        deps = self.deps
         if _retrying():
             metrics.order_retry("record_order_result")
+        return await self._record(params)
+
+    async def _record(self, params: RecordOrderInput) -> RecordOrderResult:
+        deps = self.deps
         await deps.db(
             ostore.record_result, deps.store, params.shop_id, params.f360_order_id, outcome=params.outcome,
             number=params.f360_number, tg_order_id=params.tg_order_id, tg_order_number=params.tg_order_number,

@@ -1,12 +1,13 @@
 """Product import activities: TotalGest articles and stock -> Framework360 products.
 
 One long, heartbeating activity (``import_products_pass``) does a whole pass and
-streams: it never holds more than one TotalGest page (≤ 500 articles / ≤ 1000
-stock rows) and its links in memory. After each page it heartbeats its resume
-point; a retry (after a 5xx, timeout, 429, worker crash) continues from
-``activity.info().heartbeat_details`` instead of starting over. Every step is
-idempotent: re-processing a page finds the links already written and writes
-nothing again.
+streams: it holds a bounded number of TotalGest pages (≤ 500 articles / ≤ 1000 stock
+rows each: the one being written, the next one already requested, and at most
+``PAGES_IN_FLIGHT`` written ones whose links and status PUTs are still going on) and
+their links in memory. After each page it heartbeats its resume point; a retry (after
+a 5xx, timeout, 429, worker crash) continues from ``activity.info().heartbeat_details``
+instead of starting over. Every step is idempotent: re-processing a page finds the
+links already written and writes nothing again.
 
 Phases of a pass, in order:
 
@@ -30,18 +31,30 @@ Phases of a pass, in order:
 
 The integration status (``integrations/totalgest``, the product list's status
 column) is written only for products whose status changes, so an unchanged
-catalog costs zero writes.
+catalog costs zero writes. The contract has one PUT per product for it, so a full
+import of a new catalog sends one per article. In the ``articles`` phase a written
+page's store writes and status PUTs run in the background while the next pages are
+read, mapped and written (at most ``PAGES_IN_FLIGHT`` pages; a page sharing a key
+with one of them waits for it), and the heartbeat moves past a page only once its
+batch writes, store writes and status PUTs are all done, in page order. A link whose
+status PUT is still to be confirmed is stored as ``pending`` (everything else already
+final) and set to its final status once the PUT went through: a retried attempt, or
+the next run, finds it ``pending`` and sends the PUT again, so a killed worker or a
+failed PUT loses none.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, Field
 from temporalio import activity
@@ -50,7 +63,7 @@ from temporalio.exceptions import ApplicationError
 from tgflow import metrics
 from tgflow.activities.deps import Deps
 from tgflow.clients.errors import ApiError, PermanentError, RateLimitedError
-from tgflow.clients.framework360 import MAX_BATCH, IntegrationStatus, ProductUpdate
+from tgflow.clients.framework360 import MAX_BATCH, STATUS_PUT_CONCURRENCY, IntegrationStatus, ProductUpdate
 from tgflow.clients.totalgest import Article
 from tgflow.mapping.products import (
     CONTENT_FIELDS,
@@ -67,10 +80,12 @@ from tgflow.store import products as pstore
 from tgflow.store.models import OrderLink, ProductLink, utcnow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: How many error reasons travel in activity results and reports (all are in the store).
 MAX_ERROR_SAMPLES = 20
-STATUS_PUT_CONCURRENCY = 8
+#: Written article pages whose links and status PUTs may still be going on while the next page is written.
+PAGES_IN_FLIGHT = 2
 PHASES = ("reserved", "stock", "articles", "retry", "flush", "draft", "done")
 
 
@@ -178,9 +193,35 @@ class _Item:
 
 
 @dataclass
+class _StatusPut:
+    """One status-column write; its link is stored ``pending`` until the PUT is confirmed."""
+
+    sku: str
+    product_id: int
+    status: IntegrationStatus
+
+
+@dataclass
 class _Outcome:
     counts: ImportCounts = field(default_factory=ImportCounts)
     errors: list[str] = field(default_factory=list)
+    #: Link values to store (by SKU) and the status PUTs still to send after storing them.
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    puts: list[_StatusPut] = field(default_factory=list)
+    #: Keys (SKUs) of the articles of a page, to mark seen by this pass once its links are stored.
+    seen: list[str] = field(default_factory=list)
+
+    def put(self, sku: str, product_id: int, status: IntegrationStatus) -> None:
+        self.changes[sku]["status"] = "pending"
+        self.puts.append(_StatusPut(sku, product_id, status))
+
+
+@dataclass
+class _PageInFlight:
+    next_cursor: str | None
+    outcome: _Outcome
+    task: asyncio.Task | None
+    skus: set[str]
 
 
 class ProductActivities:
@@ -268,25 +309,20 @@ class ProductActivities:
 
         if progress.phase == "stock":
             since = None if params.full else params.stock_since
-            async for page in tg.iter_stock(updated_since=since, cursor=progress.cursor,
-                                            limit=settings.stock_page_size):
-                rows = [pstore.StockRow(sku=r.article_code, article_id=r.article_id, warehouse=r.warehouse_id,
-                                        available=r.available) for r in page.items if r.article_code]
-                await self.deps.db(pstore.apply_stock_rows, self.deps.store, shop, rows, self._warehouses, reserved)
-                progress.counts.stock_rows_read += len(page.items)
-                progress.cursor = page.next_cursor
-                self._beat(progress)
+            async with contextlib.aclosing(_read_ahead(tg.iter_stock(
+                    updated_since=since, cursor=progress.cursor, limit=settings.stock_page_size))) as pages:
+                async for page in pages:
+                    rows = [pstore.StockRow(sku=r.article_code, article_id=r.article_id, warehouse=r.warehouse_id,
+                                            available=r.available) for r in page.items if r.article_code]
+                    await self.deps.db(pstore.apply_stock_rows, self.deps.store, shop, rows, self._warehouses,
+                                       reserved)
+                    progress.counts.stock_rows_read += len(page.items)
+                    progress.cursor = page.next_cursor
+                    self._beat(progress)
             self._advance(progress, "articles")
 
         if progress.phase == "articles":
-            vat_rates = [v.rate for v in await tg.list_vat_codes()]
-            since = None if params.full else params.articles_since
-            async for page in tg.iter_articles(updated_since=since, cursor=progress.cursor,
-                                               limit=settings.article_page_size):
-                outcome = await self._article_page(shop, page.items, vat_rates, reserved, params.started_at)
-                self._merge(progress, outcome)
-                progress.cursor = page.next_cursor
-                self._beat(progress)
+            await self._articles_phase(params, progress, reserved)
             self._advance(progress, "retry")
 
         if progress.phase == "retry":
@@ -297,7 +333,10 @@ class ProductActivities:
                     break
                 items = [self._item(MappedProduct.from_json(link.retry_json), link.tg_article_id, link, reserved)
                          for link in links]
-                self._merge(progress, await self._write(shop, items))
+                written = await self._write(shop, items)
+                await self.deps.db(pstore.save_links, self.deps.store, shop, written.changes)
+                await self._send_statuses(shop, written.puts)
+                self._merge(progress, written)
                 progress.after_id = links[-1].id
                 self._beat(progress)
             self._advance(progress, "flush")
@@ -372,8 +411,74 @@ class ProductActivities:
                      stock=sellable_stock(levels, self._warehouses, qty), reserved=qty,
                      hashes=field_hashes(mapped), fp=fingerprint(mapped))
 
+    async def _articles_phase(self, params: ImportPassInput, progress: PassProgress, reserved: dict[str, int]) -> None:
+        """Walk the article pages; each written page's store writes and status PUTs overlap the next
+        pages (at most ``PAGES_IN_FLIGHT``), and the resume point follows them in page order."""
+        tg, shop = self.deps.totalgest, params.shop_id
+        vat_rates = [v.rate for v in await tg.list_vat_codes()]
+        since = None if params.full else params.articles_since
+        in_flight: deque[_PageInFlight] = deque()
+
+        async def settle_oldest() -> None:
+            page = in_flight[0]
+            if page.task is not None:
+                await page.task
+            in_flight.popleft()
+            self._merge(progress, page.outcome)
+            progress.cursor = page.next_cursor
+            self._beat(progress)
+
+        async def before_links(keys: set[str]) -> None:
+            # A page whose articles share a key with a page still being stored waits for it: it must
+            # find that page's links (a code already taken, a status already sent) as it did when
+            # pages ran one by one.
+            if any(page.skus & keys for page in in_flight):
+                while in_flight:
+                    await settle_oldest()
+
+        pages = _read_ahead(tg.iter_articles(updated_since=since, cursor=progress.cursor,
+                                             limit=self.deps.settings.products.article_page_size))
+        try:
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    outcome = await self._article_page(shop, page.items, vat_rates, reserved, params.started_at,
+                                                       before_links)
+                    # Its links, then its status PUTs, while the next page is read, mapped and written.
+                    task = asyncio.create_task(self._store_page(shop, outcome)) if outcome.seen else None
+                    in_flight.append(_PageInFlight(page.next_cursor, outcome, task, set(outcome.seen)))
+                    while len(in_flight) > PAGES_IN_FLIGHT:
+                        await settle_oldest()
+            while in_flight:
+                await settle_oldest()
+        except Exception:
+            # Reading or writing a later page failed: the pages before it that get stored and
+            # whose PUTs go through still count and move the resume point, as when pages ran one by one.
+            try:
+                while in_flight:
+                    await settle_oldest()
+            except Exception:
+                pass  # the first failure is the one reported; the rest is retried from here
+            raise
+        finally:
+            # Cancelled, or a page's PUTs failed: unconfirmed PUTs leave their links pending, and the
+            # retried attempt resumes before their page and sends them again.
+            tasks = [page.task for page in in_flight if page.task is not None and not page.task.done()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _store_page(self, shop: str, outcome: _Outcome) -> None:
+        """A written page's links (``pending`` where a status PUT follows), its SKUs marked seen by
+        this pass (a --full walk drafts only what it did not see, the retry phase skips these),
+        then its status PUTs. A worker that dies before the links are stored re-writes the page
+        on resume: Framework360 answers ``duplicate_sku`` for what it created, and the products
+        are found and linked again."""
+        await self.deps.db(_save_page, self.deps.store, shop, outcome.changes, outcome.seen, utcnow())
+        await self._send_statuses(shop, outcome.puts)
+
     async def _article_page(self, shop: str, articles: list[Article], vat_rates: list[Decimal],
-                            reserved: dict[str, int], started_at: datetime) -> _Outcome:
+                            reserved: dict[str, int], started_at: datetime, before_links=None) -> _Outcome:
+        """Map, compare and write one page; storing its links and its status PUTs are left to the caller."""
         outcome = _Outcome()
         outcome.counts.articles_read = len(articles)
         mapped: dict[str, tuple[MappedProduct, int]] = {}
@@ -393,6 +498,8 @@ class ProductActivities:
                 continue
             mapped[product.sku] = (product, article.id)
             bad.pop(product.sku, None)
+        if before_links is not None:
+            await before_links({*mapped, *bad})
         links = await self.deps.db(pstore.load_links, self.deps.store, shop, [*mapped, *bad])
         # A code already taken in this pass by another article (on an earlier page): TotalGest
         # does not keep codes unique, so the first article keeps the SKU and the other one is named.
@@ -405,31 +512,29 @@ class ProductActivities:
                 del mapped[sku]
 
         # Articles that cannot be mapped: recorded as errors with their reason, the rest goes on.
-        changes: dict[str, dict[str, Any]] = {}
-        statuses: list[tuple[int, IntegrationStatus]] = []
         for key, (reason, article_id) in bad.items():
             link = links.get(key)
             outcome.counts.errors += 1
             outcome.errors.append(f"{key}: {reason}")
-            changes[key] = {"status": "error", "last_error": reason, "tg_article_id": article_id,
-                            "attempts": (link.attempts if link else 0) + 1, "last_seen_at": utcnow(),
-                            "retry_json": None}
+            outcome.changes[key] = {"status": "error", "last_error": reason, "tg_article_id": article_id,
+                                    "attempts": (link.attempts if link else 0) + 1, "last_seen_at": utcnow(),
+                                    "retry_json": None}
             if link and link.f360_product_id and (link.status != "error" or link.last_error != reason):
-                statuses.append((link.f360_product_id, _status("error", article_id, reason)))
-        await self.deps.db(pstore.save_links, self.deps.store, shop, changes)
-        await self._put_statuses(statuses)
+                outcome.put(key, link.f360_product_id, _status("error", article_id, reason))
 
         items = [self._item(product, article_id, links.get(sku), reserved)
                  for sku, (product, article_id) in mapped.items()]
         written = await self._write(shop, items)
         outcome.counts.add(written.counts)
         outcome.errors.extend(written.errors)
-        # Seen by this pass: a --full walk drafts only what it did not see, the retry phase skips these.
-        await self.deps.db(pstore.mark_seen, self.deps.store, shop, [*mapped, *bad], utcnow())
+        outcome.changes.update(written.changes)
+        outcome.puts.extend(written.puts)
+        outcome.seen = [*mapped, *bad]
         return outcome
 
     async def _write(self, shop: str, items: list[_Item]) -> _Outcome:
-        """Create / update / skip each item, record links and statuses. ≤ 100 per batch call."""
+        """Create / update / skip each item (≤ 100 per batch call); the links to store and the
+        status PUTs to send come back in the outcome."""
         outcome = _Outcome()
         creates: list[_Item] = []
         updates: list[tuple[_Item, ProductUpdate, str]] = []
@@ -450,16 +555,14 @@ class ProductActivities:
             else:
                 untouched.append(item)
 
-        changes: dict[str, dict[str, Any]] = {}
-        statuses: list[tuple[int, IntegrationStatus]] = []
         for item in untouched:
             outcome.counts.unchanged += 1
             link = item.link
             assert link is not None
             if link.status != "linked" or link.stock_dirty or link.retry_json:
-                changes[item.mapped.sku] = self._linked_values(item, link.f360_product_id)
+                outcome.changes[item.mapped.sku] = self._linked_values(item, link.f360_product_id)
                 if link.status != "linked":
-                    statuses.append((link.f360_product_id, _status("linked", item.tg_article_id)))
+                    outcome.put(item.mapped.sku, link.f360_product_id, _status("linked", item.tg_article_id))
 
         # First round; duplicates (a product that already has the SKU, e.g. after a lost store) and
         # vanished products (deleted in Framework360) are resolved and sent again in a second round.
@@ -477,24 +580,21 @@ class ProductActivities:
                         second_updates.append((item, item.mapped.to_update(existing.id, CONTENT_FIELDS, item.stock),
                                                "relinked"))
                         continue
-                self._record(item, result.id, result.error, "created", outcome, changes, statuses)
+                self._record(item, result.id, result.error, "created", outcome)
             for (item, _, kind), result in zip(u_chunk, response.update):
                 if result.error and result.error.error == "not_found":
                     second_creates.append(item)
                     continue
-                self._record(item, result.id, result.error, kind, outcome, changes, statuses)
+                self._record(item, result.id, result.error, kind, outcome)
         for start in range(0, max(len(second_creates), len(second_updates)), MAX_BATCH):
             c_chunk = second_creates[start:start + MAX_BATCH]
             u_chunk = second_updates[start:start + MAX_BATCH]
             response = await self.deps.framework360.batch_products(
                 create=[i.mapped.to_input(i.stock) for i in c_chunk], update=[u for _, u, _ in u_chunk])
             for item, result in zip(c_chunk, response.create):
-                self._record(item, result.id, result.error, "created", outcome, changes, statuses)
+                self._record(item, result.id, result.error, "created", outcome)
             for (item, _, kind), result in zip(u_chunk, response.update):
-                self._record(item, result.id, result.error, kind, outcome, changes, statuses)
-
-        await self.deps.db(pstore.save_links, self.deps.store, shop, changes)
-        await self._put_statuses(statuses)
+                self._record(item, result.id, result.error, kind, outcome)
         return outcome
 
     def _linked_values(self, item: _Item, product_id: int | None) -> dict[str, Any]:
@@ -505,10 +605,10 @@ class ProductActivities:
                 "active": item.mapped.status == "published", "last_error": None, "attempts": 0,
                 "retry_json": None, "last_synced_at": now}
 
-    def _record(self, item: _Item, product_id: int | None, error: Any, kind: str, outcome: _Outcome,
-                changes: dict[str, dict[str, Any]], statuses: list[tuple[int, IntegrationStatus]]) -> None:
+    def _record(self, item: _Item, product_id: int | None, error: Any, kind: str, outcome: _Outcome) -> None:
         link = item.link
         sku = item.mapped.sku
+        changes = outcome.changes
         if error is None:
             pid = product_id or (link.f360_product_id if link else None)
             changes[sku] = self._linked_values(item, pid)
@@ -516,7 +616,7 @@ class ProductActivities:
             setattr(outcome.counts, counter, getattr(outcome.counts, counter) + 1)
             if link is None or link.status != "linked" or link.f360_product_id != pid:
                 if pid is not None:
-                    statuses.append((pid, _status("linked", item.tg_article_id)))
+                    outcome.put(sku, pid, _status("linked", item.tg_article_id))
             return
         reason = f"Framework360 refused it: {error.error}: {error.message}" if error.message else \
             f"Framework360 refused it: {error.error}"
@@ -527,28 +627,30 @@ class ProductActivities:
                         "reserved_quantity": item.reserved}
         pid = link.f360_product_id if link else None
         if pid and (link.status != "error" or link.last_error != reason):
-            statuses.append((pid, _status("error", item.tg_article_id, reason)))
+            outcome.put(sku, pid, _status("error", item.tg_article_id, reason))
 
-    async def _put_statuses(self, statuses: list[tuple[int, IntegrationStatus]]) -> None:
-        """Set the status column of products whose status changed (bounded concurrency)."""
-        if not statuses:
+    async def _send_statuses(self, shop: str, puts: list[_StatusPut]) -> None:
+        """Set the status column of products whose status changed, then confirm their links.
+
+        Their links are already stored, as ``pending``: a PUT that fails (the activity fails or
+        retries with it) or never ran (the worker died) leaves its link pending, and the next
+        attempt, which resumes before that page, sends it again."""
+        if not puts:
             return
-        semaphore = asyncio.Semaphore(STATUS_PUT_CONCURRENCY)
-        f360 = self.deps.framework360
-
-        async def put(product_id: int, status: IntegrationStatus) -> None:
-            async with semaphore:
-                await f360.set_product_status(product_id, status)
-
-        for start in range(0, len(statuses), 100):
-            await asyncio.gather(*(put(pid, st) for pid, st in statuses[start:start + 100]))
+        sent: list[int] = []
+        try:
+            await self.deps.framework360.set_product_statuses([(p.product_id, p.status) for p in puts],
+                                                              concurrency=STATUS_PUT_CONCURRENCY, sent=sent)
+        finally:
+            # Also after a failure: what went through is confirmed, the retry sends only the rest.
+            if sent:
+                await self.deps.db(_confirm_statuses, self.deps.store, shop, [puts[i] for i in sent])
 
     # ---- stock-only and draft writes -------------------------------------------------------------------------------
 
     async def _flush_stock(self, shop: str, links: list[ProductLink]) -> _Outcome:
         outcome = _Outcome()
-        changes: dict[str, dict[str, Any]] = {}
-        statuses: list[tuple[int, IntegrationStatus]] = []
+        changes = outcome.changes
         todo: list[tuple[ProductLink, int]] = []
         for link in links:
             levels = json.loads(link.stock_json) if link.stock_json else {}
@@ -570,9 +672,9 @@ class ProductActivities:
                 outcome.errors.append(f"{link.sku}: {reason}")
                 changes[link.sku] = {"status": "error", "last_error": reason, "attempts": link.attempts + 1}
                 if link.status != "error" or link.last_error != reason:
-                    statuses.append((link.f360_product_id, _status("error", link.tg_article_id, reason)))
+                    outcome.put(link.sku, link.f360_product_id, _status("error", link.tg_article_id, reason))
         await self.deps.db(pstore.save_links, self.deps.store, shop, changes)
-        await self._put_statuses(statuses)
+        await self._send_statuses(shop, outcome.puts)
         return outcome
 
     async def _draft(self, shop: str, links: list[ProductLink]) -> _Outcome:
@@ -598,6 +700,25 @@ class ProductActivities:
         return outcome
 
 
+async def _read_ahead(pages: AsyncIterator[T]) -> AsyncIterator[T]:
+    """The same pages, the next one already requested while the caller works on the current one
+    (one page ahead: the TotalGest round trip overlaps the store and Framework360 writes)."""
+    async with contextlib.aclosing(pages):
+        ahead = asyncio.ensure_future(anext(pages))
+        try:
+            while True:
+                try:
+                    page = await ahead
+                except StopAsyncIteration:
+                    return
+                ahead = asyncio.ensure_future(anext(pages))
+                yield page
+        finally:
+            if not ahead.done():
+                ahead.cancel()
+            await asyncio.gather(ahead, return_exceptions=True)
+
+
 def _record_metrics(params: FinishImportInput) -> None:
     """Products per outcome and the run's duration (Prometheus, when the worker exports metrics)."""
     c = params.counts
@@ -615,6 +736,27 @@ def _record_metrics(params: FinishImportInput) -> None:
 def _status(status: str, tg_article_id: int | None, message: str | None = None) -> IntegrationStatus:
     return IntegrationStatus(status=status, remote_id=str(tg_article_id) if tg_article_id is not None else None,
                              message=message, synced_at=utcnow())
+
+
+def _save_page(store, shop_id: str, changes: dict[str, dict[str, Any]], seen: list[str], at: datetime) -> None:
+    """A page's links, then its SKUs marked seen by this pass (one call from the event loop)."""
+    pstore.save_links(store, shop_id, changes)
+    pstore.mark_seen(store, shop_id, seen, at)
+
+
+def _confirm_statuses(store, shop_id: str, puts: list[_StatusPut]) -> None:
+    """Links whose status PUT went through: ``pending`` becomes the status the PUT wrote."""
+    import sqlalchemy as sa
+
+    by_status: dict[str, list[str]] = {}
+    for p in puts:
+        by_status.setdefault(p.status.status, []).append(p.sku)
+    with store.session() as s:
+        for status, skus in by_status.items():
+            for start in range(0, len(skus), 500):
+                s.execute(sa.update(ProductLink).where(
+                    ProductLink.shop_id == shop_id, ProductLink.sku.in_(skus[start:start + 500]),
+                    ProductLink.status == "pending").values(status=status))
 
 
 def _linked_order_ids(store, shop_id: str, order_ids: list[int]) -> set[int]:

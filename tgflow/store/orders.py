@@ -153,6 +153,21 @@ def get_link(store: Store, shop_id: str, order_id: int) -> OrderLink | None:
                                               OrderLink.f360_order_id == order_id)).first()
 
 
+def link_and_run_outcome(store: Store, shop_id: str, order_id: int,
+                         run_id: str | None) -> tuple[OrderLink | None, str | None]:
+    """The order's link, and the outcome recorded by the workflow run ``run_id`` (None: none recorded)."""
+    with store.session() as s:
+        link = s.exec(select(OrderLink).where(OrderLink.shop_id == shop_id,
+                                              OrderLink.f360_order_id == order_id)).first()
+        outcome = None
+        if run_id is not None and link is not None:
+            attempt = s.exec(select(OrderAttempt).where(
+                OrderAttempt.shop_id == shop_id, OrderAttempt.f360_order_id == order_id,
+                OrderAttempt.run_id == run_id)).first()
+            outcome = attempt.outcome if attempt is not None else None
+        return link, outcome
+
+
 def find_link(store: Store, shop_id: str, ident: str) -> OrderLink | None:
     """By Framework360 id (``17``) or number (``F360-10017``)."""
     with store.session() as s:

@@ -3,11 +3,9 @@
 Histories hold ids, numbers, statuses and reasons only (never customer data or
 credentials): the activities read the order themselves.
 
-* ``OrderExportWorkflow`` (``order-export-<shop>-<order id>``): two activities,
-  export then record. Transient failures retry with exponential backoff for
-  ``retry_for_hours``; a reason a person must fix fails fast. The result says
-  ``linked`` / ``already_linked`` / ``failed`` (the workflow itself completes, so
-  a parent always gets the reason; ``TgSyncStatus`` shows ``failed`` in the Web UI).
+* ``OrderExportWorkflow`` (``order-export-<shop>-<order id>``, in ``order_export.py``,
+  re-exported here): an exported order is one local activity (export and record), with
+  retries; a failure adds the record activity.
 * ``OrderQueueWorkflow`` (``order-queue-<shop>``): long-running, fed by ``enqueue``
   signals (callers use signal-with-start), runs at most ``max_concurrent`` exports,
   continues as new carrying its backlog.
@@ -23,36 +21,19 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import (
-    RetryPolicy,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    ChildWorkflowError,
-    WorkflowAlreadyStartedError,
-)
-from temporalio.exceptions import (
-    TimeoutError as TemporalTimeoutError,
-)
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+
+from tgflow.workflows.order_export import OrderExportWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from tgflow import search_attributes as attrs
-    from tgflow.activities.orders import (
-        NOT_EXPORTABLE,
-        ExportOrderInput,
-        ExportOrderResult,
-        OrderActivities,
-        ReconcileInput,
-        ReconcileResult,
-        RecordOrderInput,
-    )
+    from tgflow.activities.orders import OrderActivities, ReconcileInput, ReconcileResult
 
-    # Models live outside this module so the sandbox does not rebuild them for every run.
+    # Models and helpers live outside this module so the sandbox does not rebuild them for every run.
     from tgflow.workflows.orders_io import (
+        EXPORT_KIND,
+        ONE_STEP_EXPORT_PATCH,
         EnqueueOrders,
         ExportOrdersInput,
         ExportParams,
@@ -63,9 +44,13 @@ with workflow.unsafe.imports_passed_through():
         OrderLinked,
         OrderQueueInput,
         OrderReconcileInput,
+        child_search_attributes,
+        export_summary,
+        export_workflow_id,
+        failure_reason,
+        queue_workflow_id,
     )
 
-EXPORT_KIND = "order-export"
 QUEUE_KIND = "order-queue"
 BULK_KIND = "order-bulk-export"
 RECONCILE_KIND = "order-reconcile"
@@ -73,101 +58,13 @@ QUEUE_SIGNAL = "enqueue"
 #: After Temporal suggests continue-as-new, the queue waits this long for running exports to finish.
 DRAIN_TIMEOUT = timedelta(minutes=10)
 
-
-def export_workflow_id(shop_id: str, order_id: int) -> str:
-    return f"order-export-{shop_id}-{order_id}"
-
-
-def queue_workflow_id(shop_id: str) -> str:
-    return f"order-queue-{shop_id}"
-
-
-def _failure(err: BaseException, params: ExportParams) -> tuple[str, str | None]:
-    """(reason, order number) of a failed activity."""
-    cause: BaseException | None = err.__cause__ or getattr(err, "cause", None)
-    while isinstance(cause, ActivityError) and cause.__cause__ is not None:
-        cause = cause.__cause__
-    if isinstance(cause, ApplicationError):
-        number = None
-        if cause.details and isinstance(cause.details[0], dict):
-            number = cause.details[0].get("number")
-        return cause.message or cause.type or "failed", number
-    if isinstance(cause, TemporalTimeoutError):
-        last = cause.__cause__
-        tail = f"; last error: {getattr(last, 'message', None) or last}" if last else ""
-        return (f"gave up after {params.retry_for_hours:g} h of temporary failures (TotalGest or Framework360 "
-                f"unavailable, timeouts or rate limits){tail}; export it again once they answer"), None
-    return (str(cause) if cause else str(err)) or type(err).__name__, None
-
-
-def child_search_attributes(shop_id: str) -> TypedSearchAttributes:
-    return TypedSearchAttributes([
-        SearchAttributePair(attrs.SHOP_ID, shop_id),
-        SearchAttributePair(attrs.SYNC_KIND, EXPORT_KIND),
-        SearchAttributePair(attrs.SYNC_STATUS, "running"),
-    ])
-
-
-def export_summary(shop_id: str, order_id: int) -> str:
-    return f"Export Framework360 order {order_id} to TotalGest (shop {shop_id})"
-
-
-@workflow.defn(name="OrderExportWorkflow")
-class OrderExportWorkflow:
-    @workflow.run
-    async def run(self, params: OrderExportInput) -> OrderExportResult:
-        info = workflow.info()
-        retry = RetryPolicy(
-            initial_interval=timedelta(seconds=params.retry_initial_seconds),
-            backoff_coefficient=2.0,
-            maximum_interval=timedelta(seconds=max(params.retry_max_seconds, params.retry_initial_seconds)),
-            non_retryable_error_types=[NOT_EXPORTABLE],
-        )
-        patience = timedelta(hours=params.retry_for_hours)
-        result = OrderExportResult(shop_id=params.shop_id, f360_order_id=params.f360_order_id, status="failed")
-        exported: ExportOrderResult | None = None
-        try:
-            exported = await workflow.execute_activity_method(
-                OrderActivities.export_order,
-                ExportOrderInput(shop_id=params.shop_id, f360_order_id=params.f360_order_id,
-                                 workflow_id=info.workflow_id),
-                schedule_to_close_timeout=patience,
-                start_to_close_timeout=timedelta(seconds=params.attempt_timeout_seconds),
-                retry_policy=retry, summary=f"export order {params.f360_order_id} to TotalGest")
-        except ActivityError as err:
-            result.reason, result.f360_number = _failure(err, params)
-
-        if exported is not None:
-            result.status = exported.outcome
-            result.f360_number = exported.f360_number
-            result.tg_order_number = exported.tg_order_number
-            result.tg_order_id = exported.tg_order_id
-        recorded = await workflow.execute_activity_method(
-            OrderActivities.record_order_result,
-            RecordOrderInput(
-                shop_id=params.shop_id, f360_order_id=params.f360_order_id, outcome=result.status,
-                f360_number=result.f360_number, tg_order_id=result.tg_order_id,
-                tg_order_number=result.tg_order_number,
-                tg_customer_id=exported.tg_customer_id if exported else None, reason=result.reason,
-                workflow_id=info.workflow_id, run_id=info.run_id,
-                f360_status=exported.f360_status if exported else None,
-                completed_at=exported.completed_at if exported else None),
-            schedule_to_close_timeout=patience,
-            start_to_close_timeout=timedelta(seconds=params.attempt_timeout_seconds),
-            retry_policy=retry, summary="record the result, set the Framework360 status")
-        result.note = recorded.note
-
-        pairs = [attrs.SYNC_STATUS.value_set(result.status)]
-        if result.f360_number:
-            pairs.append(attrs.ORDER_NUMBER.value_set(result.f360_number))
-        workflow.upsert_search_attributes(pairs)
-        label = result.f360_number or f"order {params.f360_order_id}"
-        if result.status == "failed":
-            workflow.set_current_details(f"**Failed** {label}: {result.reason}")
-        else:
-            verb = "Already linked" if result.status == "already_linked" else "Linked"
-            workflow.set_current_details(f"**{verb}** {label} → TotalGest {result.tg_order_number}")
-        return result
+__all__ = [
+    "BULK_KIND", "EXPORT_KIND", "ONE_STEP_EXPORT_PATCH", "QUEUE_KIND", "QUEUE_SIGNAL", "RECONCILE_KIND",
+    "EnqueueOrders", "ExportOrdersInput", "ExportOrdersWorkflow", "ExportParams", "ExportReport",
+    "OrderExportInput", "OrderExportResult", "OrderExportWorkflow", "OrderFailure", "OrderLinked",
+    "OrderQueueInput", "OrderQueueWorkflow", "OrderReconcileInput", "OrderReconcileWorkflow",
+    "child_search_attributes", "export_summary", "export_workflow_id", "failure_reason", "queue_workflow_id",
+]
 
 
 # ---- the queue ------------------------------------------------------------------------------------------------------
@@ -289,7 +186,7 @@ class ExportOrdersWorkflow:
                     await workflow.sleep(timedelta(seconds=wait))
                     wait = min(wait * 2, 30.0)
                 except ChildWorkflowError as err:
-                    reason, number = _failure(err, params.export)
+                    reason, number = failure_reason(err, params.export)
                     result = OrderExportResult(shop_id=params.shop_id, f360_order_id=order_id, status="failed",
                                                f360_number=number, reason=f"export did not finish: {reason}")
                     break

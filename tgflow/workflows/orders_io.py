@@ -1,7 +1,9 @@
-"""Inputs and results of the order workflows (ids, numbers, statuses and reasons only).
+"""Inputs and results of the order workflows (ids, numbers, statuses and reasons only), and
+their pure helpers (ids, search attributes, failure reasons).
 
-Kept apart from the workflow module and imported through the sandbox's
-pass-through, so a sandbox built for each workflow run does not rebuild them.
+Kept apart from the workflow modules and imported through the sandbox's
+pass-through, so a sandbox built for each workflow run neither rebuilds nor
+recompiles them.
 """
 
 from __future__ import annotations
@@ -9,6 +11,17 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+from tgflow import search_attributes as attrs
+from tgflow.activities.orders import NOT_EXPORTABLE
+
+EXPORT_KIND = "order-export"
+#: ``workflow.patched`` id of the one-step export: ``export_order`` runs as a local activity of the export
+#: workflow and records a success itself (no record activity, no activity task round trips).
+ONE_STEP_EXPORT_PATCH = "one-step-export"
 
 
 class ExportParams(BaseModel):
@@ -92,3 +105,52 @@ class ExportReport(BaseModel):
 class OrderReconcileInput(BaseModel):
     shop_id: str
     heartbeat_timeout_seconds: float = 120.0
+
+
+# ---- helpers (pure: safe to call from workflow code) ------------------------------------------------------------
+
+def export_workflow_id(shop_id: str, order_id: int) -> str:
+    return f"order-export-{shop_id}-{order_id}"
+
+
+def queue_workflow_id(shop_id: str) -> str:
+    return f"order-queue-{shop_id}"
+
+
+def failure_reason(err: BaseException, params: ExportParams) -> tuple[str, str | None]:
+    """(reason, order number) of a failed activity (or child workflow). A local activity's own failure
+    arrives as the ``ApplicationError`` itself, not wrapped in an ``ActivityError``."""
+    cause: BaseException | None = (err if isinstance(err, ApplicationError)
+                                   else err.__cause__ or getattr(err, "cause", None))
+    while isinstance(cause, ActivityError) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, ApplicationError):
+        number = None
+        if cause.details and isinstance(cause.details[0], dict):
+            number = cause.details[0].get("number")
+        return cause.message or cause.type or "failed", number
+    if isinstance(cause, TemporalTimeoutError):
+        last = cause.__cause__
+        tail = f"; last error: {getattr(last, 'message', None) or last}" if last else ""
+        return (f"gave up after {params.retry_for_hours:g} h of temporary failures (TotalGest or Framework360 "
+                f"unavailable, timeouts or rate limits){tail}; export it again once they answer"), None
+    return (str(cause) if cause else str(err)) or type(err).__name__, None
+
+
+def is_not_exportable(err: BaseException) -> bool:
+    """A failure a person must fix (non-retryable), as raised by a local or a regular activity."""
+    cause: BaseException | None = err if isinstance(err, ApplicationError) else (
+        err.__cause__ or getattr(err, "cause", None))
+    return isinstance(cause, ApplicationError) and (cause.non_retryable or cause.type == NOT_EXPORTABLE)
+
+
+def child_search_attributes(shop_id: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes([
+        SearchAttributePair(attrs.SHOP_ID, shop_id),
+        SearchAttributePair(attrs.SYNC_KIND, EXPORT_KIND),
+        SearchAttributePair(attrs.SYNC_STATUS, "running"),
+    ])
+
+
+def export_summary(shop_id: str, order_id: int) -> str:
+    return f"Export Framework360 order {order_id} to TotalGest (shop {shop_id})"

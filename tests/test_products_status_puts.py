@@ -1,0 +1,147 @@
+"""The product list's status column: ``Framework360Client.set_product_statuses`` (one PUT per product on
+keep-alive lanes) and the import's ``pending`` protocol (a link whose status PUT is not confirmed is sent again)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from tests.test_product_import import CODES, assert_mirrors
+from tgflow.clients.errors import NotFoundError, RateLimitedError, TransientError
+from tgflow.clients.framework360 import Framework360Client, IntegrationStatus, ProductInput
+from tgflow.service.products import start_import
+from tgflow.store import products as pstore
+
+
+async def _products(f360: Framework360Client, n: int) -> list[int]:
+    result = await f360.batch_products(create=[
+        ProductInput(sku=f"SKU-{i}", name=f"P{i}", price=Decimal("1.50"), vat_rate=Decimal("8.1")) for i in range(n)])
+    return [r.id for r in result.create]
+
+
+async def test_every_status_is_set_once_on_reused_connections(settings, f360_sim):
+    async with Framework360Client(settings.f360) as f360:
+        ids = await _products(f360, 60)
+        f360_sim.sim.reset_stats()
+        sent: list[int] = []
+        await f360.set_product_statuses([(pid, IntegrationStatus(status="linked", remote_id=str(pid))) for pid in ids],
+                                        concurrency=4, sent=sent)
+        assert sorted(sent) == list(range(60))
+        lanes = f360._lanes._lanes
+        writers = [lane._writer for lane in lanes]
+        assert len(lanes) == 4 and all(w is not None for w in writers)
+        await f360.set_product_statuses([(ids[0], IntegrationStatus(status="error", message="é ünïcode"))],
+                                        concurrency=4)
+        assert lanes[0]._writer is writers[0]  # kept alive between calls
+    assert f360_sim.sim.stats()["product_integration_puts"] == 61
+    for i, pid in enumerate(ids[1:], start=1):
+        assert f360_sim.sim.product_by_sku(f"SKU-{i}")["integrations"]["totalgest"]["remote_id"] == str(pid)
+    assert f360_sim.sim.product_by_sku("SKU-0")["integrations"]["totalgest"]["message"] == "é ünïcode"
+
+
+async def test_failures_are_classified_and_stop_the_lanes(settings, f360_sim):
+    linked = IntegrationStatus(status="linked")
+    async with Framework360Client(settings.f360) as f360:
+        ids = await _products(f360, 3)
+        sent: list[int] = []
+        with pytest.raises(NotFoundError):
+            await f360.set_product_statuses([(ids[0], linked), (ids[1], linked), (999_999, linked), (ids[2], linked)],
+                                            concurrency=1, sent=sent)
+        assert sent == [0, 1]  # the one after the failure was not sent
+        f360_sim.sim.set_faults(rate_limit_burst=1, retry_after_seconds=3)
+        with pytest.raises(RateLimitedError) as limited:
+            await f360.set_product_statuses([(ids[0], linked)])
+        assert limited.value.retry_after == 3
+        f360_sim.sim.set_faults(error_rate=1.0)
+        with pytest.raises(TransientError) as failed:
+            await f360.set_product_statuses([(ids[0], linked)])
+        assert failed.value.status in (500, 503)
+        f360_sim.sim.set_faults()
+        await f360.set_product_statuses([(ids[2], linked)])  # the lane recovers
+    f360_sim.sim.set_faults(timeout_rate=1.0, timeout_seconds=2)
+    try:
+        async with Framework360Client(settings.f360.model_copy(update={"timeout_seconds": 0.3})) as f360:
+            with pytest.raises(TransientError) as timed_out:
+                await f360.set_product_statuses([(ids[0], linked)])
+        assert timed_out.value.code == "timeout"
+    finally:
+        f360_sim.sim.set_faults()
+    from tgflow.sim.server import free_port
+
+    gone = settings.f360.model_copy(update={"base_url": f"http://127.0.0.1:{free_port()}/api/v1"})
+    async with Framework360Client(gone) as f360:
+        with pytest.raises(TransientError) as refused:
+            await f360.set_product_statuses([(1, linked)])
+    assert refused.value.code == "connection_error"
+
+
+async def test_a_server_that_closes_each_connection_still_gets_every_put_once(settings):
+    """Keep-alive connections the server drops between requests (without saying so) are replaced."""
+    seen: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        length = next(int(v) for k, _, v in (line.partition(": ") for line in lines[1:]) if k.lower() == "content-length")
+        body = json.loads(await reader.readexactly(length))
+        assert body["status"] == "linked"
+        seen.append(int(lines[0].split()[1].split("/")[-3]))
+        answer = b'{"status": "linked"}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(answer), answer))
+        await writer.drain()
+        writer.close()  # one answer per connection, though HTTP/1.1 says it stays open
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = settings.f360.model_copy(update={"base_url": f"http://127.0.0.1:{port}/api/v1"})
+        async with Framework360Client(config) as f360:
+            for _ in range(3):  # a stale connection is met either when the next PUT starts or while it is sent
+                await f360.set_product_statuses([(i, IntegrationStatus(status="linked")) for i in range(1, 21)],
+                                                concurrency=3)
+                await asyncio.sleep(0.05)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert sorted(seen) == sorted(list(range(1, 21)) * 3)
+
+
+async def test_an_injected_transport_carries_the_puts(settings):
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        return httpx.Response(200, json=json.loads(request.content))
+
+    async with Framework360Client(settings.f360, transport=httpx.MockTransport(handler)) as f360:
+        await f360.set_product_statuses([(i, IntegrationStatus(status="linked")) for i in (1, 2, 3)])
+    assert sorted(calls) == [f"PUT /api/v1/products/{i}/integrations/totalgest" for i in (1, 2, 3)]
+
+
+async def test_import_with_failing_framework360_writes_ends_with_every_status_confirmed(
+        client, settings, tg_sim, f360_sim, store, worker):
+    """Status PUTs that fail leave their links pending; the retried attempt sends them again, so the
+    end state is every product linked in Framework360's status column and in the store."""
+    tg, f360 = tg_sim.sim, f360_sim.sim
+    settings.products.article_page_size = 40
+    settings.products.retry_initial_seconds = 0.1
+    settings.products.retry_max_seconds = 0.3
+    f360.set_faults(error_rate=0.05)
+    try:
+        report = await start_import(client, settings, full=True, wait=True,
+                                    workflow_id=f"product-import-test-{uuid.uuid4().hex[:10]}")
+    finally:
+        f360.set_faults()
+    assert report.errors == 0, report
+    assert len(f360.products()) == 300
+    for code in CODES:
+        assert_mirrors(tg, f360, code)  # includes the status column: linked
+    shop = settings.totalgest.shop_id
+    assert len(pstore.list_links(store, shop, status="linked")) == 300
+    assert pstore.list_links(store, shop, status="pending") == []
