@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
@@ -26,6 +27,8 @@ from tgflow.clients.errors import TransientError, error_from_response
 from tgflow.config import Framework360Settings
 
 API = "Framework360"
+#: The status-PUT lanes log their requests here, like httpx logs the others (at DEBUG in tgflow's set-up).
+log = logging.getLogger(__name__)
 MAX_PER_PAGE = 100
 MAX_BATCH = 100
 #: Integration-status PUTs in flight at once (``set_product_statuses``; the contract has no batch form).
@@ -303,6 +306,7 @@ class _StatusLanes:
     def __init__(self, http: httpx.AsyncClient) -> None:
         url = http.base_url
         https = url.scheme == "https"
+        self.scheme, self.netloc = url.scheme, url.netloc.decode("ascii")
         self.host = url.raw_host.decode("ascii")
         self.port = url.port or (443 if https else 80)
         self.prefix = url.raw_path.rstrip(b"/")
@@ -328,6 +332,9 @@ class _StatusLanes:
             raise TransientError(api=API, message=f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
                                  code=kind) from None
         metrics.api_call(API, code)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug('HTTP Request: PUT %s://%s%s "HTTP/1.1 %d"', self.scheme, self.netloc, target.decode("ascii"),
+                      code)
         if 200 <= code < 300:
             return
         if code == 429:
