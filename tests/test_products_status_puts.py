@@ -145,3 +145,37 @@ async def test_import_with_failing_framework360_writes_ends_with_every_status_co
     shop = settings.totalgest.shop_id
     assert len(pstore.list_links(store, shop, status="linked")) == 300
     assert pstore.list_links(store, shop, status="pending") == []
+
+
+async def test_next_run_sends_the_status_puts_a_failed_pass_left_unconfirmed(
+        client, settings, tg_sim, f360_sim, store, worker):
+    """A pass that failed for good after storing its links leaves them ``pending`` with the column unwritten;
+    the next run (incremental, nothing changed in TotalGest) sends exactly those PUTs."""
+    import sqlalchemy as sa
+
+    from tgflow.store.models import ProductLink
+
+    tg, f360 = tg_sim.sim, f360_sim.sim
+    shop = settings.totalgest.shop_id
+    report = await start_import(client, settings, full=True, wait=True,
+                                workflow_id=f"product-import-test-{uuid.uuid4().hex[:10]}")
+    assert report.errors == 0 and len(f360.products()) == 300
+    # The state such a pass leaves: links stored pending, their status column still "not linked".
+    unconfirmed = CODES[:5]
+    with store.session() as s:
+        s.execute(sa.update(ProductLink).where(ProductLink.shop_id == shop, ProductLink.sku.in_(unconfirmed))
+                  .values(status="pending"))
+    async with Framework360Client(settings.f360) as client360:
+        for code in unconfirmed:
+            await client360.set_product_status(f360.product_by_sku(code)["id"], IntegrationStatus(status="not_linked"))
+    f360.reset_stats()
+
+    report = await start_import(client, settings, wait=True,
+                                workflow_id=f"product-import-test-{uuid.uuid4().hex[:10]}")
+    assert report.errors == 0, report
+    assert f360.stats()["product_integration_puts"] == len(unconfirmed)
+    assert f360.stats()["batch_calls"] == 0
+    for code in CODES:
+        assert_mirrors(tg, f360, code)  # the status column reads linked again for the five
+    assert pstore.list_links(store, shop, status="pending") == []
+    assert len(pstore.list_links(store, shop, status="linked")) == 300

@@ -23,10 +23,12 @@ Phases of a pass, in order:
 3. ``articles`` - ``/articles`` changed since the articles cursor (``--full``: all):
    map, compare fingerprints, create / update only changed fields / skip, in
    ``/products/batch`` calls of ≤ 100 creates + ≤ 100 updates.
-4. ``retry`` - products Framework360 refused in an earlier run, from the mapped
+4. ``statuses`` - status PUTs an earlier pass stored as ``pending`` but never
+   confirmed (it failed for good after storing its links): sent again.
+5. ``retry`` - products Framework360 refused in an earlier run, from the mapped
    content kept on their link.
-5. ``flush`` - stock-only updates of linked products still ``stock_dirty``.
-6. ``draft`` (``--full`` only) - published products whose article the walk did not
+6. ``flush`` - stock-only updates of linked products still ``stock_dirty``.
+7. ``draft`` (``--full`` only) - published products whose article the walk did not
    see are set to ``draft`` (never deleted).
 
 The integration status (``integrations/totalgest``, the product list's status
@@ -86,7 +88,7 @@ T = TypeVar("T")
 MAX_ERROR_SAMPLES = 20
 #: Written article pages whose links and status PUTs may still be going on while the next page is written.
 PAGES_IN_FLIGHT = 2
-PHASES = ("reserved", "stock", "articles", "retry", "flush", "draft", "done")
+PHASES = ("reserved", "stock", "articles", "statuses", "retry", "flush", "draft", "done")
 
 
 # ---- activity inputs / outputs ----------------------------------------------------------------------------------
@@ -323,6 +325,20 @@ class ProductActivities:
 
         if progress.phase == "articles":
             await self._articles_phase(params, progress, reserved)
+            self._advance(progress, "statuses")
+
+        if progress.phase == "statuses":
+            # Links an earlier pass stored but whose status PUT it never confirmed (it failed for good, or
+            # gave up, after storing them) are still ``pending``: an incremental run would not meet them
+            # again unless their article changes, so their PUTs are sent here.
+            while True:
+                links = await self.deps.db(_unconfirmed_page, self.deps.store, shop, progress.after_id, MAX_BATCH)
+                if not links:
+                    break
+                await self._send_statuses(shop, [_StatusPut(link.sku, link.f360_product_id, _intended_status(link))
+                                                  for link in links])
+                progress.after_id = links[-1].id
+                self._beat(progress)
             self._advance(progress, "retry")
 
         if progress.phase == "retry":
@@ -770,6 +786,24 @@ def _linked_order_ids(store, shop_id: str, order_ids: list[int]) -> set[int]:
             out.update(s.exec(select(OrderLink.f360_order_id).where(
                 OrderLink.shop_id == shop_id, OrderLink.f360_order_id.in_(chunk), OrderLink.status == "linked")))
     return out
+
+
+def _unconfirmed_page(store, shop_id: str, after_id: int, limit: int) -> list[ProductLink]:
+    """Links stored ``pending`` whose status PUT was never confirmed, by id (a resumable order)."""
+    from sqlmodel import select
+
+    with store.session() as s:
+        return list(s.exec(select(ProductLink).where(
+            ProductLink.shop_id == shop_id, ProductLink.status == "pending",
+            ProductLink.f360_product_id.is_not(None), ProductLink.id > after_id,
+        ).order_by(ProductLink.id).limit(limit)))
+
+
+def _intended_status(link: ProductLink) -> IntegrationStatus:
+    """What a ``pending`` link's unconfirmed PUT was to write: a refusal keeps its reason, the rest is linked."""
+    if link.last_error:
+        return _status("error", link.tg_article_id, link.last_error)
+    return _status("linked", link.tg_article_id)
 
 
 def _retry_page(store, shop_id: str, started_at: datetime, after_id: int, limit: int) -> list[ProductLink]:
