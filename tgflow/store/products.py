@@ -94,20 +94,78 @@ def _links_for_update(s: Session, shop_id: str, skus: list[str]) -> dict[str, Pr
     return out
 
 
+_LINK: sa.Table = ProductLink.__table__  # type: ignore[attr-defined]
+_WRITABLE = frozenset(c.name for c in _LINK.columns) - {"id"}
+_STOCK_COLUMNS = [_LINK.c.id, _LINK.c.tg_article_id, _LINK.c.stock_json, _LINK.c.reserved_quantity,
+                  _LINK.c.stock_quantity, _LINK.c.stock_dirty]
+
+
+def _link_rows(conn: sa.Connection, shop_id: str, skus: list[str],
+               columns: list[sa.ColumnElement[Any]]) -> dict[str, sa.Row]:
+    """``_links_for_update`` in Core: only the columns asked for, same IN chunks, same (no) row locks."""
+    out: dict[str, sa.Row] = {}
+    for chunk in _chunks(sorted(set(skus))):
+        query = sa.select(_LINK.c.sku, *columns).where(_LINK.c.shop_id == shop_id, _LINK.c.sku.in_(chunk))
+        for row in conn.execute(query):
+            out[row.sku] = row
+    return out
+
+
+def _new_link_row(shop_id: str, **values: Any) -> dict[str, Any]:
+    """Every column of a new ``ProductLink`` as the ORM would insert it (model defaults included)."""
+    link = ProductLink(shop_id=shop_id, sku="", **values)
+    return {c.name: getattr(link, c.name) for c in _LINK.columns if c.name != "id"}
+
+
+def _changed(old: sa.Row, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The values that differ from the stored ones: the ORM leaves the others out of its UPDATE, so a
+    concurrent write of another column is not overwritten with the value read."""
+    stored = old._mapping
+    return {key: value for key, value in values.items() if stored[key] != value}
+
+
+def _update_by_id(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """One executemany UPDATE by primary key (``link_id``) per set of columns written."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_columns.setdefault(tuple(sorted(row)), []).append(row)
+    for batch in by_columns.values():
+        conn.execute(sa.update(_LINK).where(_LINK.c.id == sa.bindparam("link_id")), batch)
+
+
+def _insert(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """New links in the given order (ids are assigned as the ORM assigned them: in order of first sight)."""
+    if rows:
+        conn.execute(sa.insert(_LINK), rows)
+
+
 def save_links(store: Store, shop_id: str, changes: Mapping[str, Mapping[str, Any]]) -> None:
-    """Upsert links by SKU with the given column values (one transaction)."""
+    """Upsert links by SKU with the given column values (one transaction).
+
+    Core, not ORM (a page holds ~500 links); writes what the ORM wrote: only the columns whose value
+    changes, plus ``updated_at``, and new links with the model's defaults."""
     if not changes:
         return
+    keys = sorted({key for values in changes.values() for key in values})
+    unknown = set(keys) - _WRITABLE
+    if unknown:
+        raise ValueError(f"not a product link column: {', '.join(sorted(unknown))}")
 
     def work(s: Session) -> None:
+        conn = s.connection()
         now = utcnow()
-        existing = _links_for_update(s, shop_id, list(changes))
+        existing = _link_rows(conn, shop_id, list(changes), [_LINK.c.id, *(_LINK.c[k] for k in keys)])
+        base = _new_link_row(shop_id)
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         for sku, values in changes.items():
-            link = existing.get(sku) or ProductLink(shop_id=shop_id, sku=sku)
-            for key, value in values.items():
-                setattr(link, key, value)
-            link.updated_at = now
-            s.add(link)
+            old = existing.get(sku)
+            if old is None:
+                inserts.append({**base, "sku": sku, **values, "updated_at": now})
+            else:
+                updates.append({**_changed(old, values), "updated_at": now, "link_id": old.id})
+        _update_by_id(conn, updates)
+        _insert(conn, inserts)
 
     store.run(work)
 
@@ -127,32 +185,44 @@ class StockRow:
 def apply_stock_rows(store: Store, shop_id: str, rows: list[StockRow], warehouses: list[str] | None,
                      reserved: Mapping[str, int]) -> int:
     """Record warehouse levels; links whose sellable stock now differs from the stock written get
-    ``stock_dirty``. Returns how many links became dirty."""
+    ``stock_dirty``. Returns how many links became dirty.
+
+    Core, not ORM: the largest store cost of a full import (a page of rows touches ~1,000 links)."""
     if not rows:
         return 0
 
     def work(s: Session) -> int:
+        conn = s.connection()
         now = utcnow()
         by_sku: dict[str, list[StockRow]] = {}
         for row in rows:
             by_sku.setdefault(row.sku, []).append(row)
-        existing = _links_for_update(s, shop_id, list(by_sku))
+        existing = _link_rows(conn, shop_id, list(by_sku), _STOCK_COLUMNS)
+        base = _new_link_row(shop_id, status="not_linked")
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
         dirty = 0
         for sku, sku_rows in by_sku.items():
-            link = existing.get(sku) or ProductLink(shop_id=shop_id, sku=sku, status="not_linked")
-            levels = _levels(link)
+            old = existing.get(sku)
+            article_id = old.tg_article_id if old is not None else None
+            levels = json.loads(old.stock_json) if old is not None and old.stock_json else {}
             for row in sku_rows:
                 levels[row.warehouse] = row.available
-                if link.tg_article_id is None and row.article_id is not None:
-                    link.tg_article_id = row.article_id
-            link.stock_json = json.dumps(levels, sort_keys=True)
-            link.reserved_quantity = int(reserved.get(sku, 0))
-            wanted = sellable_stock(levels, warehouses, link.reserved_quantity)
-            was_dirty = bool(link.stock_dirty)
-            link.stock_dirty = link.stock_quantity != wanted
-            dirty += int(link.stock_dirty and not was_dirty)
-            link.updated_at = now
-            s.add(link)
+                if article_id is None and row.article_id is not None:
+                    article_id = row.article_id
+            quantity = int(reserved.get(sku, 0))
+            stock_quantity = old.stock_quantity if old is not None else base["stock_quantity"]
+            was_dirty = bool(old.stock_dirty) if old is not None else bool(base["stock_dirty"])
+            is_dirty = stock_quantity != sellable_stock(levels, warehouses, quantity)
+            dirty += int(is_dirty and not was_dirty)
+            values = {"tg_article_id": article_id, "stock_json": json.dumps(levels, sort_keys=True),
+                      "reserved_quantity": quantity, "stock_dirty": is_dirty}
+            if old is None:
+                inserts.append({**base, "sku": sku, **values, "updated_at": now})
+            else:
+                updates.append({**_changed(old, values), "updated_at": now, "link_id": old.id})
+        _update_by_id(conn, updates)
+        _insert(conn, inserts)
         return dirty
 
     return store.run(work)
