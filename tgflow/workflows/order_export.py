@@ -68,8 +68,12 @@ class OrderExportWorkflow:
         try:
             if merged:
                 try:
+                    # One deadline for the quick attempts together, no start-to-close: in this SDK each retried
+                    # attempt's start-to-close timer outlives its attempt and can cancel a later one
+                    # (temporalio/sdk-rust#1454); an attempt's calls are bounded by the clients' own timeouts.
                     exported = await workflow.execute_local_activity_method(
-                        OrderActivities.export_order, export_input, start_to_close_timeout=attempt_timeout,
+                        OrderActivities.export_order, export_input,
+                        schedule_to_close_timeout=attempt_timeout * LOCAL_ATTEMPTS,
                         retry_policy=RetryPolicy(
                             initial_interval=retry.initial_interval, backoff_coefficient=retry.backoff_coefficient,
                             maximum_interval=retry.maximum_interval, maximum_attempts=LOCAL_ATTEMPTS,
