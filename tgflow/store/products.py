@@ -139,6 +139,25 @@ def _insert(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(sa.insert(_LINK), rows)
 
 
+class _Upserts:
+    """Rows to write in one transaction: UPDATEs of the changed values of existing links, INSERTs of new ones."""
+
+    def __init__(self, base: dict[str, Any], now: datetime) -> None:
+        self.base, self.now = base, now
+        self.inserts: list[dict[str, Any]] = []
+        self.updates: list[dict[str, Any]] = []
+
+    def add(self, sku: str, old: sa.Row | None, values: Mapping[str, Any]) -> None:
+        if old is None:
+            self.inserts.append({**self.base, "sku": sku, **values, "updated_at": self.now})
+        else:
+            self.updates.append({**_changed(old, values), "updated_at": self.now, "link_id": old.id})
+
+    def write(self, conn: sa.Connection) -> None:
+        _update_by_id(conn, self.updates)
+        _insert(conn, self.inserts)
+
+
 def save_links(store: Store, shop_id: str, changes: Mapping[str, Mapping[str, Any]]) -> None:
     """Upsert links by SKU with the given column values (one transaction).
 
@@ -155,17 +174,10 @@ def save_links(store: Store, shop_id: str, changes: Mapping[str, Mapping[str, An
         conn = s.connection()
         now = utcnow()
         existing = _link_rows(conn, shop_id, list(changes), [_LINK.c.id, *(_LINK.c[k] for k in keys)])
-        base = _new_link_row(shop_id)
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+        rows = _Upserts(_new_link_row(shop_id), now)
         for sku, values in changes.items():
-            old = existing.get(sku)
-            if old is None:
-                inserts.append({**base, "sku": sku, **values, "updated_at": now})
-            else:
-                updates.append({**_changed(old, values), "updated_at": now, "link_id": old.id})
-        _update_by_id(conn, updates)
-        _insert(conn, inserts)
+            rows.add(sku, existing.get(sku), values)
+        rows.write(conn)
 
     store.run(work)
 
@@ -199,8 +211,7 @@ def apply_stock_rows(store: Store, shop_id: str, rows: list[StockRow], warehouse
             by_sku.setdefault(row.sku, []).append(row)
         existing = _link_rows(conn, shop_id, list(by_sku), _STOCK_COLUMNS)
         base = _new_link_row(shop_id, status="not_linked")
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
+        upserts = _Upserts(base, now)
         dirty = 0
         for sku, sku_rows in by_sku.items():
             old = existing.get(sku)
@@ -217,12 +228,8 @@ def apply_stock_rows(store: Store, shop_id: str, rows: list[StockRow], warehouse
             dirty += int(is_dirty and not was_dirty)
             values = {"tg_article_id": article_id, "stock_json": json.dumps(levels, sort_keys=True),
                       "reserved_quantity": quantity, "stock_dirty": is_dirty}
-            if old is None:
-                inserts.append({**base, "sku": sku, **values, "updated_at": now})
-            else:
-                updates.append({**_changed(old, values), "updated_at": now, "link_id": old.id})
-        _update_by_id(conn, updates)
-        _insert(conn, inserts)
+            upserts.add(sku, old, values)
+        upserts.write(conn)
         return dirty
 
     return store.run(work)
