@@ -39,6 +39,8 @@ from tgflow.sim import (
 from tgflow.sim.server import free_port
 
 HOST = "127.0.0.1"
+#: How long a fresh Temporal dev server must stay up before it counts as started (see ``Stack.temporal``).
+TEMPORAL_SETTLE_SECONDS = 1.0
 PYTHON = sys.executable
 #: The repository root, so child processes can import ``bench`` whatever their working directory.
 REPO = Path(__file__).resolve().parent.parent
@@ -150,15 +152,29 @@ class Stack:
 
     # ---- the parts ----------------------------------------------------------------------------------------------
 
-    def temporal(self) -> tuple[Proc, str]:
-        """In-memory dev server, no UI, our search attributes registered. Returns (proc, address)."""
-        port = free_port()
-        args = [temporal_binary(), "server", "start-dev", "--headless", "--ip", HOST, "--port", str(port),
-                "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--log-level", "error"]
-        for key in search_attributes.ALL:
-            args += ["--search-attribute", f"{key.name}=Keyword"]
-        proc = self.spawn("temporal", args, port=port)
-        return proc, f"{HOST}:{port}"
+    def temporal(self, attempts: int = 3) -> tuple[Proc, str]:
+        """In-memory dev server, no UI, our search attributes registered. Returns (proc, address).
+
+        The server opens its gRPC port before its other listeners; when one of the free ports picked
+        here is taken meanwhile it exits right after (seen once in CI as "connection refused" on the
+        first call). So it must still be up a moment later, or it is started again on fresh ports."""
+        for attempt in range(1, attempts + 1):
+            port = free_port()
+            args = [temporal_binary(), "server", "start-dev", "--headless", "--ip", HOST, "--port", str(port),
+                    "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--log-level", "error"]
+            for key in search_attributes.ALL:
+                args += ["--search-attribute", f"{key.name}=Keyword"]
+            proc = self.spawn("temporal", args, port=port)
+            time.sleep(TEMPORAL_SETTLE_SECONDS)
+            if proc.popen.poll() is None:
+                wait_port(port, proc.popen, "temporal")
+                return proc, f"{HOST}:{port}"
+            tail = proc.log.read_text(errors="replace")[-1500:]
+            self.stop(proc)
+            if attempt == attempts:
+                raise RuntimeError(f"the Temporal dev server exited right after starting ({attempts} tries); "
+                                   f"last log:\n{tail}")
+        raise AssertionError("unreachable")
 
     def totalgest_sim(self, articles: int) -> Proc:
         port = free_port()

@@ -75,7 +75,7 @@ async def run_scenario(client, settings, tg_sim, f360_sim, tmp_path, *, orders_n
 
         # ---- product import: 300 articles in pages of 20, slowed down, the worker killed `import_kills` times
         tg.touch_articles(CODES[:40], name="Renamed during chaos")
-        tg.set_faults(slow_ms=60)
+        tg.set_faults(slow_ms=150)  # slow enough that the pass is still running at the last kill
         handle = await start_import(client, settings, workflow_id=f"product-import-chaos-{uuid.uuid4().hex[:8]}")
         import_killed_running = 0
         for _ in range(import_kills):
@@ -125,8 +125,8 @@ async def test_worker_sigkilled_repeatedly_loses_and_duplicates_nothing(
     if db == "postgresql":
         settings.database_url = request.getfixturevalue("postgres_url")
     if db == "sqlite":
-        await run_scenario(client, settings, tg_sim, f360_sim, tmp_path, orders_n=200, order_kills=5,
-                           import_kills=2, label=db)
+        await run_scenario(client, settings, tg_sim, f360_sim, tmp_path, orders_n=300, order_kills=5,
+                           import_kills=5, label=db)
     else:  # the same scenario, smaller: the point here is the status database
         await run_scenario(client, settings, tg_sim, f360_sim, tmp_path, orders_n=40, order_kills=1,
                            import_kills=1, label=db)
