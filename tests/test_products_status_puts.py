@@ -179,3 +179,51 @@ async def test_next_run_sends_the_status_puts_a_failed_pass_left_unconfirmed(
         assert_mirrors(tg, f360, code)  # the status column reads linked again for the five
     assert pstore.list_links(store, shop, status="pending") == []
     assert len(pstore.list_links(store, shop, status="linked")) == 300
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command line tool)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed: no test certificate can be made")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+async def test_status_puts_over_https_verify_the_server_like_httpx(settings, tls_files, monkeypatch):
+    """Framework360 is HTTPS in production: the lanes use TLS with httpx's verification (``SSL_CERT_FILE``
+    honoured), so a certificate httpx trusts works and one it does not trust is refused on both paths."""
+    from tgflow.sim.framework360 import Framework360Sim, create_app
+    from tgflow.sim.server import ServerThread
+
+    cert, _ = tls_files
+    sim = Framework360Sim(orders=0, seed=1)
+    try:
+        with ServerThread(create_app(sim), tls=tls_files) as server:
+            settings.f360.base_url = server.url + "/api/v1"
+            assert settings.f360.base_url.startswith("https://127.0.0.1:")
+            monkeypatch.setenv("SSL_CERT_FILE", cert)
+            async with Framework360Client(settings.f360) as f360:
+                assert f360._lanes is not None  # the lanes, not the httpx fallback
+                ids = await _products(f360, 12)
+                sent: list[int] = []
+                await f360.set_product_statuses(
+                    [(pid, IntegrationStatus(status="linked", remote_id=f"TG-{pid}")) for pid in ids], sent=sent)
+                assert sorted(sent) == list(range(12))
+            stored = [sim.product_by_sku(f"SKU-{i}") for i in range(12)]
+            assert [(p["id"], p["integrations"]["totalgest"]["status"], p["integrations"]["totalgest"]["remote_id"])
+                    for p in stored] == [(pid, "linked", f"TG-{pid}") for pid in ids]
+
+            monkeypatch.delenv("SSL_CERT_FILE")  # now only the public CAs are trusted: a self-signed server is not
+            async with Framework360Client(settings.f360) as f360:
+                with pytest.raises(TransientError, match="CERTIFICATE_VERIFY_FAILED"):
+                    await f360.set_product_statuses([(ids[0], IntegrationStatus(status="error"))])
+            assert sim.product_by_sku("SKU-0")["integrations"]["totalgest"]["status"] == "linked"
+    finally:
+        sim.close()

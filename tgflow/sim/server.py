@@ -19,17 +19,22 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerThread:
     """A real uvicorn server in a daemon thread; ``with ServerThread(app) as srv: srv.url``."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int | None = None, *,
+                 tls: tuple[str, str] | None = None) -> None:
+        """``tls``: (certificate file, key file) to serve HTTPS instead of HTTP."""
         self.host = host
         self.port = port or free_port(host)
+        self._scheme = "https" if tls else "http"
+        certfile, keyfile = tls or (None, None)
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on")
+            uvicorn.Config(app, host=host, port=self.port, log_level="warning", lifespan="on",
+                           ssl_certfile=certfile, ssl_keyfile=keyfile)
         )
         self._thread = threading.Thread(target=self._server.run, daemon=True, name=f"asgi:{self.port}")
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self._scheme}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 10.0) -> "ServerThread":
         self._thread.start()
