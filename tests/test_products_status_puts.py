@@ -160,11 +160,15 @@ async def test_next_run_sends_the_status_puts_a_failed_pass_left_unconfirmed(
     report = await start_import(client, settings, full=True, wait=True,
                                 workflow_id=f"product-import-test-{uuid.uuid4().hex[:10]}")
     assert report.errors == 0 and len(f360.products()) == 300
-    # The state such a pass leaves: links stored pending, their status column still "not linked".
+    # The state such a pass leaves: links stored pending, their status column still "not linked"; one of them
+    # points at a product that is gone from Framework360 since (404 on its PUT).
     unconfirmed = CODES[:5]
+    gone = CODES[5]
     with store.session() as s:
         s.execute(sa.update(ProductLink).where(ProductLink.shop_id == shop, ProductLink.sku.in_(unconfirmed))
                   .values(status="pending"))
+        s.execute(sa.update(ProductLink).where(ProductLink.shop_id == shop, ProductLink.sku == gone)
+                  .values(status="pending", f360_product_id=987654))
     async with Framework360Client(settings.f360) as client360:
         for code in unconfirmed:
             await client360.set_product_status(f360.product_by_sku(code)["id"], IntegrationStatus(status="not_linked"))
@@ -173,12 +177,19 @@ async def test_next_run_sends_the_status_puts_a_failed_pass_left_unconfirmed(
     report = await start_import(client, settings, wait=True,
                                 workflow_id=f"product-import-test-{uuid.uuid4().hex[:10]}")
     assert report.errors == 0, report
-    assert f360.stats()["product_integration_puts"] == len(unconfirmed)
+    assert f360.stats()["product_integration_puts"] == len(unconfirmed)  # the 404 is not counted as stored
     assert f360.stats()["batch_calls"] == 0
     for code in CODES:
         assert_mirrors(tg, f360, code)  # the status column reads linked again for the five
     assert pstore.list_links(store, shop, status="pending") == []
-    assert len(pstore.list_links(store, shop, status="linked")) == 300
+    assert len(pstore.list_links(store, shop, status="linked")) == 299
+    # The vanished product does not fail this pass or the next ones: its link is unlinked, with the reason.
+    link = pstore.load_links(store, shop, [gone])[gone]
+    assert (link.status, link.f360_product_id) == ("not_linked", None)
+    assert "not in Framework360 any more" in link.last_error
+    again = await start_import(client, settings, wait=True,
+                               workflow_id=f"product-import-test-{uuid.uuid4().hex[:10]}")
+    assert again.errors == 0, again
 
 
 @pytest.fixture

@@ -64,7 +64,7 @@ from temporalio.exceptions import ApplicationError
 
 from tgflow import metrics
 from tgflow.activities.deps import Deps
-from tgflow.clients.errors import ApiError, PermanentError, RateLimitedError
+from tgflow.clients.errors import ApiError, NotFoundError, PermanentError, RateLimitedError
 from tgflow.clients.framework360 import MAX_BATCH, STATUS_PUT_CONCURRENCY, IntegrationStatus, ProductUpdate
 from tgflow.clients.totalgest import Article
 from tgflow.mapping.products import (
@@ -335,8 +335,7 @@ class ProductActivities:
                 links = await self.deps.db(_unconfirmed_page, self.deps.store, shop, progress.after_id, MAX_BATCH)
                 if not links:
                     break
-                await self._send_statuses(shop, [_StatusPut(link.sku, link.f360_product_id, _intended_status(link))
-                                                  for link in links])
+                await self._resend_statuses(shop, links)
                 progress.after_id = links[-1].id
                 self._beat(progress)
             self._advance(progress, "retry")
@@ -661,6 +660,39 @@ class ProductActivities:
             # Also after a failure: what went through is confirmed, the retry sends only the rest.
             if sent:
                 await self.deps.db(_confirm_statuses, self.deps.store, shop, [puts[i] for i in sent])
+
+    async def _resend_statuses(self, shop: str, links: list[ProductLink]) -> None:
+        """PUT what ``pending`` links were to show, each on its own: a product deleted in Framework360 meanwhile
+        (404) must not fail every later pass, so its link is unlinked instead (the product is created again
+        when its article next changes). Any other failure is raised once what went through is confirmed."""
+        f360 = self.deps.framework360
+        slots = asyncio.Semaphore(STATUS_PUT_CONCURRENCY)
+        sent: list[_StatusPut] = []
+        gone: dict[str, dict[str, Any]] = {}
+
+        async def resend(link: ProductLink) -> None:
+            put = _StatusPut(link.sku, link.f360_product_id, _intended_status(link))
+            async with slots:
+                try:
+                    await f360.set_product_status(put.product_id, put.status)
+                except NotFoundError:
+                    gone[link.sku] = {"status": "not_linked", "f360_product_id": None,
+                                      "last_error": f"product {put.product_id} is not in Framework360 any more; "
+                                                    "it is created again when its article changes"}
+                    return
+            sent.append(put)
+
+        try:
+            results = await asyncio.gather(*(resend(link) for link in links), return_exceptions=True)
+        finally:
+            if sent:
+                await self.deps.db(_confirm_statuses, self.deps.store, shop, sent)
+            if gone:
+                log.warning("%d product(s) no longer in Framework360, unlinked: %s", len(gone), ", ".join(gone))
+                await self.deps.db(pstore.save_links, self.deps.store, shop, gone)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     # ---- stock-only and draft writes -------------------------------------------------------------------------------
 
