@@ -221,11 +221,11 @@ async def test_status_puts_over_https_verify_the_server_like_httpx(settings, tls
             assert settings.f360.base_url.startswith("https://127.0.0.1:")
             monkeypatch.setenv("SSL_CERT_FILE", cert)
             async with Framework360Client(settings.f360) as f360:
-                assert f360._lanes is not None  # the lanes, not the httpx fallback
                 ids = await _products(f360, 12)
                 sent: list[int] = []
                 await f360.set_product_statuses(
                     [(pid, IntegrationStatus(status="linked", remote_id=f"TG-{pid}")) for pid in ids], sent=sent)
+                assert f360._lanes is not None  # the lanes, not the httpx fallback
                 assert sorted(sent) == list(range(12))
             stored = [sim.product_by_sku(f"SKU-{i}") for i in range(12)]
             assert [(p["id"], p["integrations"]["totalgest"]["status"], p["integrations"]["totalgest"]["remote_id"])

@@ -385,7 +385,10 @@ class Framework360Client:
         )
         # Own lanes for the status PUTs, unless requests must go through an injected transport
         # (tests) or an environment proxy: then they take the httpx client like every other call.
-        self._lanes = _StatusLanes(self._http) if transport is None and not _proxied(settings.base_url) else None
+        # Made on first use: most clients (check, webhook receiver, reports) never send a status PUT,
+        # and an HTTPS lane set costs a TLS context (~20 ms of CPU) to make.
+        self._use_lanes = transport is None and not _proxied(settings.base_url)
+        self._lanes: _StatusLanes | None = None
 
     async def __aenter__(self) -> "Framework360Client":
         return self
@@ -457,6 +460,8 @@ class Framework360Client:
         """
         items = iter(enumerate(statuses))
         failures: list[BaseException] = []
+        if self._use_lanes and self._lanes is None:
+            self._lanes = _StatusLanes(self._http)
         lanes = self._lanes
 
         async def lane(number: int) -> None:
