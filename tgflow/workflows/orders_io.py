@@ -117,13 +117,19 @@ def queue_workflow_id(shop_id: str) -> str:
     return f"order-queue-{shop_id}"
 
 
-def failure_reason(err: BaseException, params: ExportParams) -> tuple[str, str | None]:
-    """(reason, order number) of a failed activity (or child workflow). A local activity's own failure
-    arrives as the ``ApplicationError`` itself, not wrapped in an ``ActivityError``."""
+def _cause(err: BaseException) -> BaseException | None:
+    """What failed inside an activity (or child workflow) error. A local activity's own failure arrives
+    as the ``ApplicationError`` itself, not wrapped in an ``ActivityError``."""
     cause: BaseException | None = (err if isinstance(err, ApplicationError)
                                    else err.__cause__ or getattr(err, "cause", None))
     while isinstance(cause, ActivityError) and cause.__cause__ is not None:
         cause = cause.__cause__
+    return cause
+
+
+def failure_reason(err: BaseException, params: ExportParams) -> tuple[str, str | None]:
+    """(reason, order number) of a failed activity (or child workflow)."""
+    cause = _cause(err)
     if isinstance(cause, ApplicationError):
         number = None
         if cause.details and isinstance(cause.details[0], dict):
@@ -139,8 +145,7 @@ def failure_reason(err: BaseException, params: ExportParams) -> tuple[str, str |
 
 def is_not_exportable(err: BaseException) -> bool:
     """A failure a person must fix (non-retryable), as raised by a local or a regular activity."""
-    cause: BaseException | None = err if isinstance(err, ApplicationError) else (
-        err.__cause__ or getattr(err, "cause", None))
+    cause = _cause(err)
     return isinstance(cause, ApplicationError) and (cause.non_retryable or cause.type == NOT_EXPORTABLE)
 
 
