@@ -25,7 +25,6 @@ from tgflow.service.orders import export_orders_now
 from tgflow.service.products import start_import
 from tgflow.sim.server import ServerThread
 
-
 #: Slack-style webhook URLs carry their token in the path: it must never be printed or logged.
 HOOK_PATH = "/hooks/T000/B000/tok3nSecretXYZ"
 

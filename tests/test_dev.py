@@ -4,13 +4,12 @@ it stops cleanly by itself."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-
-import json
 
 import httpx
 
