@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from tgflow.cli import alerts, orders, products, schedule, sim, webhook
+from tgflow.cli import alerts, db, orders, products, schedule, sim, webhook
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_UNAVAILABLE,
@@ -40,6 +40,7 @@ app.add_typer(schedule.app, name="schedule")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(sim.app, name="sim")
+app.add_typer(db.app, name="db")
 app.command()(status)
 app.command()(reconcile)
 for module in (orders, products, schedule):
@@ -127,10 +128,14 @@ def check(json_output: bool = typer.Option(False, "--json", help="Print the resu
 
 @app.command()
 def setup() -> None:
-    """Register tgflow's custom search attributes on the Temporal namespace (safe to run again)."""
+    """Bring the status database to the latest schema revision (`tgflow db upgrade`) and register
+    tgflow's custom search attributes on the Temporal namespace. Safe to run again; run it after
+    every upgrade of tgflow."""
     from tgflow.temporal import register_search_attributes
 
     settings = load_settings()
+    result = db.upgrade_database(settings)
+    console.print(db.describe_upgrade(result, db.shown_url(settings)), highlight=False, soft_wrap=True)
 
     async def _setup() -> list[str]:
         client = await connect_or_fail(settings)

@@ -1,4 +1,4 @@
-"""Engine and sessions for the status store; schema is created on first use."""
+"""Engine and sessions for the status store; the schema is brought to the latest revision on first use."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
-from tgflow.store import models  # noqa: F401  (registers the tables)
+from tgflow.store import models, schema  # noqa: F401  (models registers the tables)
 
 T = TypeVar("T")
 
@@ -24,7 +24,8 @@ def engine_url(database_url: str) -> str:
 
 
 class Store:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, upgrade: bool = True) -> None:
+        """``upgrade``: bring the schema to the latest revision (``schema.ensure``); off for ``tgflow db``."""
         url = engine_url(database_url)
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -32,7 +33,8 @@ class Store:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-        SQLModel.metadata.create_all(self.engine)
+        if upgrade:
+            schema.ensure(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
