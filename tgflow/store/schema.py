@@ -64,6 +64,7 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     """Alembic's configuration, built in code: the packaged scripts, and the connection to run them on."""
     cfg = Config()
     cfg.set_main_option("script_location", str(SCRIPT_LOCATION))
+    cfg.set_main_option("file_template", "%%(rev)s")  # rev ids are already NNNN_slug
     cfg.attributes["connection"] = connection
     return cfg
 
