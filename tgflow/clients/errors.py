@@ -7,6 +7,7 @@ non-retryable ``ApplicationError`` and let a ``TransientError`` bubble up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -17,7 +18,7 @@ class ApiError(Exception):
     message: str
     status: int | None = None
     code: str = ""
-    details: list[dict] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)
 
     retryable = False
 
@@ -82,24 +83,22 @@ def error_from_response(api: str, response: httpx.Response) -> ApiError:
         body = {}
     code = str(body.get("error") or "")
     message = str(body.get("message") or response.reason_phrase or "error")
-    details = body.get("details") if isinstance(body.get("details"), list) else []
+    raw_details = body.get("details")
+    details: list[dict[str, Any]] = raw_details if isinstance(raw_details, list) else []
     status = response.status_code
-    kwargs = dict(api=api, message=message, status=status, code=code, details=details)
-    if status == 429:
-        return RateLimitedError(**kwargs, retry_after=_retry_after(response))
-    if status == 503 and _retry_after(response) is not None:
-        return RateLimitedError(**kwargs, retry_after=_retry_after(response))
+    if status == 429 or (status == 503 and _retry_after(response) is not None):
+        return RateLimitedError(api=api, message=message, status=status, code=code, details=details,
+                                retry_after=_retry_after(response))
+    kind: type[ApiError] = PermanentError
     if status >= 500 or status == 408:
-        return TransientError(**kwargs)
-    if status == 422:
-        return ValidationError(**kwargs)
-    if status in (401, 403):
-        return AuthError(**kwargs)
-    if status == 404:
-        return NotFoundError(**kwargs)
-    if status == 409:
-        return ConflictError(**kwargs)
-    return PermanentError(**kwargs)
+        kind = TransientError
+    elif status in _BY_STATUS:
+        kind = _BY_STATUS[status]
+    return kind(api=api, message=message, status=status, code=code, details=details)
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {422: ValidationError, 401: AuthError, 403: AuthError, 404: NotFoundError,
+                                         409: ConflictError}
 
 
 def error_from_transport(api: str, exc: httpx.HTTPError) -> TransientError:

@@ -361,7 +361,7 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    return bool(header) and hmac.compare_digest(sign(secret, body), header.strip())
+    return bool(header) and header is not None and hmac.compare_digest(sign(secret, body), header.strip())
 
 
 class Framework360Client:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from tgflow.clients import framework360 as f360
 from tgflow.clients import totalgest as tg
@@ -188,7 +189,7 @@ def map_order(
     return MappedOrder(number=number, customer=customer, order=mapped)
 
 
-def explain_rejection(order: f360.Order, details: list[dict]) -> str:
+def explain_rejection(order: f360.Order, details: list[dict[str, Any]]) -> str:
     """TotalGest's 422 ``details`` (``lines[2].article_code`` ...) as a reason naming lines and SKUs."""
     import re
 

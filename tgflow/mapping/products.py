@@ -83,7 +83,7 @@ class MappedProduct:
             values[name] = getattr(self, name)
         if stock_quantity is not None:
             values["stock_quantity"] = stock_quantity
-        return ProductUpdate(**values)
+        return ProductUpdate.model_validate(values)
 
 
 def _canonical(value: object) -> str | None:

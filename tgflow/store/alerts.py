@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tgflow.store.db import Store
 from tgflow.store.models import Alert
@@ -69,7 +69,7 @@ def mark_delivered(store: Store, shop_id: str, due: list[Due], at: datetime, err
 
     def work(s: Session) -> None:
         keys = {d.key: d for d in due}
-        for row in s.exec(select(Alert).where(Alert.shop_id == shop_id, Alert.key.in_(keys))):  # type: ignore[attr-defined]
+        for row in s.exec(select(Alert).where(Alert.shop_id == shop_id, col(Alert.key).in_(keys))):
             if error is None:
                 row.notified_state, row.notified_at, row.notify_error = keys[row.key].state, at, None
             else:
@@ -84,4 +84,4 @@ def list_alerts(store: Store, shop_id: str, *, active_only: bool = False) -> lis
         query = select(Alert).where(Alert.shop_id == shop_id)
         if active_only:
             query = query.where(Alert.active == True)  # noqa: E712
-        return list(s.exec(query.order_by(Alert.since)))
+        return list(s.exec(query.order_by(col(Alert.since))))

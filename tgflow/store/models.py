@@ -7,6 +7,7 @@ always come back timezone-aware.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
@@ -17,7 +18,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class UtcDateTime(TypeDecorator):
+class UtcDateTime(TypeDecorator[datetime]):
     """Naive UTC in the database, aware UTC in Python (SQLite has no time zones)."""
 
     impl = sa.DateTime
@@ -34,7 +35,7 @@ class UtcDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value is not None else None
 
 
-def _when(nullable: bool = True, **kw) -> object:
+def _when(nullable: bool = True, **kw: Any) -> Any:  # sqlmodel.Field is typed Any, to sit in any annotation
     return Field(default=None, sa_type=UtcDateTime, nullable=nullable, **kw)
 
 

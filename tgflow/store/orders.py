@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tgflow.store.db import Store
 from tgflow.store.models import OrderAttempt, OrderLink, SyncCursor, utcnow
@@ -56,7 +56,7 @@ def ensure_known(store: Store, shop_id: str, orders: Iterable[tuple[int, str | N
     def work(s: Session) -> None:
         ids = [i for i, _, _ in items]
         existing = {link.f360_order_id: link for link in s.exec(
-            select(OrderLink).where(OrderLink.shop_id == shop_id, OrderLink.f360_order_id.in_(ids)))}
+            select(OrderLink).where(OrderLink.shop_id == shop_id, col(OrderLink.f360_order_id).in_(ids)))}
         now = utcnow()
         for order_id, number, status in items:
             link = existing.get(order_id)
@@ -185,7 +185,7 @@ def load_links(store: Store, shop_id: str, order_ids: Iterable[int]) -> dict[int
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             for link in s.exec(select(OrderLink).where(OrderLink.shop_id == shop_id,
-                                                       OrderLink.f360_order_id.in_(chunk))):
+                                                       col(OrderLink.f360_order_id).in_(chunk))):
                 out[link.f360_order_id] = link
     return out
 
@@ -193,7 +193,7 @@ def load_links(store: Store, shop_id: str, order_ids: Iterable[int]) -> dict[int
 def attempts(store: Store, shop_id: str, order_id: int) -> list[OrderAttempt]:
     with store.session() as s:
         return list(s.exec(select(OrderAttempt).where(
-            OrderAttempt.shop_id == shop_id, OrderAttempt.f360_order_id == order_id).order_by(OrderAttempt.id)))
+            OrderAttempt.shop_id == shop_id, OrderAttempt.f360_order_id == order_id).order_by(col(OrderAttempt.id))))
 
 
 @dataclass
@@ -214,7 +214,7 @@ def list_links(store: Store, shop_id: str, status: str | None = None, limit: int
         q = select(OrderLink).where(OrderLink.shop_id == shop_id)
         if status:
             q = q.where(OrderLink.status == status)
-        q = q.order_by(OrderLink.f360_order_id.desc())
+        q = q.order_by(col(OrderLink.f360_order_id).desc())
         if limit:
             q = q.limit(limit)
         return list(s.exec(q))
@@ -225,7 +225,7 @@ def unlinked_ids(store: Store, shop_id: str) -> list[int]:
     with store.session() as s:
         return [link.f360_order_id for link in s.exec(
             select(OrderLink).where(OrderLink.shop_id == shop_id, OrderLink.status != "linked")
-            .order_by(OrderLink.f360_order_id))]
+            .order_by(col(OrderLink.f360_order_id)))]
 
 
 def get_cursor(store: Store, shop_id: str, name: str = RECONCILE_CURSOR) -> datetime | None:

@@ -9,13 +9,13 @@ SKUs (one page at a time), never on the whole catalog in memory.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tgflow.mapping.products import sellable_stock
 from tgflow.store import runs
@@ -81,7 +81,7 @@ def load_links(store: Store, shop_id: str, skus: Iterable[str]) -> dict[str, Pro
     out: dict[str, ProductLink] = {}
     with store.session() as s:
         for chunk in _chunks(wanted):
-            for link in s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.sku.in_(chunk))):
+            for link in s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, col(ProductLink.sku).in_(chunk))):
                 out[link.sku] = link
     return out
 
@@ -89,7 +89,7 @@ def load_links(store: Store, shop_id: str, skus: Iterable[str]) -> dict[str, Pro
 def _links_for_update(s: Session, shop_id: str, skus: list[str]) -> dict[str, ProductLink]:
     out: dict[str, ProductLink] = {}
     for chunk in _chunks(sorted(set(skus))):
-        for link in s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.sku.in_(chunk))):
+        for link in s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, col(ProductLink.sku).in_(chunk))):
             out[link.sku] = link
     return out
 
@@ -101,9 +101,9 @@ _STOCK_COLUMNS = [_LINK.c.id, _LINK.c.tg_article_id, _LINK.c.stock_json, _LINK.c
 
 
 def _link_rows(conn: sa.Connection, shop_id: str, skus: list[str],
-               columns: list[sa.ColumnElement[Any]]) -> dict[str, sa.Row]:
+               columns: Sequence[sa.ColumnElement[Any]]) -> dict[str, sa.Row[Any]]:
     """``_links_for_update`` in Core: only the columns asked for, same IN chunks, same (no) row locks."""
-    out: dict[str, sa.Row] = {}
+    out: dict[str, sa.Row[Any]] = {}
     for chunk in _chunks(sorted(set(skus))):
         query = sa.select(_LINK.c.sku, *columns).where(_LINK.c.shop_id == shop_id, _LINK.c.sku.in_(chunk))
         for row in conn.execute(query):
@@ -117,7 +117,7 @@ def _new_link_row(shop_id: str, **values: Any) -> dict[str, Any]:
     return {c.name: getattr(link, c.name) for c in _LINK.columns if c.name != "id"}
 
 
-def _changed(old: sa.Row, values: Mapping[str, Any]) -> dict[str, Any]:
+def _changed(old: sa.Row[Any], values: Mapping[str, Any]) -> dict[str, Any]:
     """The values that differ from the stored ones: the ORM leaves the others out of its UPDATE, so a
     concurrent write of another column is not overwritten with the value read."""
     stored = old._mapping
@@ -147,7 +147,7 @@ class _Upserts:
         self.inserts: list[dict[str, Any]] = []
         self.updates: list[dict[str, Any]] = []
 
-    def add(self, sku: str, old: sa.Row | None, values: Mapping[str, Any]) -> None:
+    def add(self, sku: str, old: sa.Row[Any] | None, values: Mapping[str, Any]) -> None:
         if old is None:
             self.inserts.append({**self.base, "sku": sku, **values, "updated_at": self.now})
         else:
@@ -269,8 +269,8 @@ def dirty_stock_page(store: Store, shop_id: str, after_id: int, limit: int) -> l
     with store.session() as s:
         return list(s.exec(select(ProductLink).where(
             ProductLink.shop_id == shop_id, ProductLink.stock_dirty == True,  # noqa: E712
-            ProductLink.f360_product_id.is_not(None), ProductLink.id > after_id,
-        ).order_by(ProductLink.id).limit(limit)))
+            col(ProductLink.f360_product_id).is_not(None), col(ProductLink.id) > after_id,
+        ).order_by(col(ProductLink.id)).limit(limit)))
 
 
 def mark_seen(store: Store, shop_id: str, skus: list[str], at: datetime) -> None:
@@ -278,7 +278,7 @@ def mark_seen(store: Store, shop_id: str, skus: list[str], at: datetime) -> None
         return
     with store.session() as s:
         for chunk in _chunks(sorted(set(skus))):
-            s.execute(sa.update(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.sku.in_(chunk))
+            s.execute(sa.update(ProductLink).where(col(ProductLink.shop_id) == shop_id, col(ProductLink.sku).in_(chunk))
                       .values(last_seen_at=at))
 
 
@@ -286,11 +286,11 @@ def unseen_page(store: Store, shop_id: str, since: datetime, after_id: int, limi
     """Published products whose article a full walk started at ``since`` did not see."""
     with store.session() as s:
         return list(s.exec(select(ProductLink).where(
-            ProductLink.shop_id == shop_id, ProductLink.f360_product_id.is_not(None),
+            ProductLink.shop_id == shop_id, col(ProductLink.f360_product_id).is_not(None),
             ProductLink.active == True,  # noqa: E712
-            sa.or_(ProductLink.last_seen_at.is_(None), ProductLink.last_seen_at < since),
-            ProductLink.id > after_id,
-        ).order_by(ProductLink.id).limit(limit)))
+            sa.or_(col(ProductLink.last_seen_at).is_(None), col(ProductLink.last_seen_at) < since),
+            col(ProductLink.id) > after_id,
+        ).order_by(col(ProductLink.id)).limit(limit)))
 
 
 def list_links(store: Store, shop_id: str, status: str | None = None, limit: int | None = None,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tgflow.store.db import Store
 from tgflow.store.models import SyncRun, utcnow
@@ -44,4 +44,4 @@ def finish_run(store: Store, shop_id: str, kind: str, workflow_id: str, run_id: 
 def last_runs(store: Store, shop_id: str, kind: str, limit: int = 10) -> list[SyncRun]:
     with store.session() as s:
         return list(s.exec(select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == kind)
-                           .order_by(SyncRun.started_at.desc()).limit(limit)))
+                           .order_by(col(SyncRun.started_at).desc()).limit(limit)))
