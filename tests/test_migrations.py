@@ -295,3 +295,21 @@ def test_db_upgrade_names_what_to_fix(tmp_path):
     assert unreachable.returncode == 3
     assert "postgresql://tgflow:***@127.0.0.1:1/tgflow did not answer" in unreachable.stderr
     assert "s3cret" not in unreachable.stderr + unreachable.stdout
+
+
+def test_setup_upgrades_the_status_database_then_registers_search_attributes(settings, tmp_path):
+    from tgflow.config import save_settings
+
+    create_release_0_1_0(settings.database_url)
+    path = save_settings(settings, tmp_path / "setup.toml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TGFLOW_")}
+    env.update(TGFLOW_CONFIG=str(path), COLUMNS="200")
+    result = subprocess.run([sys.executable, "-m", "tgflow", "setup"], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, second = result.stdout.strip().splitlines()
+    assert first.startswith(f"{settings.database_url}: created before migrations; adopted at the baseline")
+    assert "search attributes" in second
+    store = Store(settings.database_url, upgrade=False)
+    assert schema.current(store.engine) == schema.head()
+    store.close()
