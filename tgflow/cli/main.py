@@ -7,6 +7,7 @@ import sys
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
 
 from tgflow.cli import alerts, orders, products, schedule, sim, webhook
 from tgflow.cli.common import (
@@ -21,7 +22,7 @@ from tgflow.cli.common import (
 )
 from tgflow.cli.orders import reconcile
 from tgflow.cli.status import status
-from tgflow.config import Settings, config_path, save_settings
+from tgflow.config import Settings, config_path, describe_error, save_settings
 
 app = typer.Typer(
     name="tgflow",
@@ -61,7 +62,8 @@ def configure(
     skip_validation: bool = typer.Option(False, "--skip-validation", help="Save without asking TotalGest and Framework360 first."),
 ) -> None:
     """Ask for (or take as options) the TotalGest and Framework360 settings, validate them, save them (mode 0600)."""
-    current = load_settings()
+    # The file named by TGFLOW_CONFIG may be the one being created; the shop id is asked below.
+    current = load_settings(require_file=False, require_shop=False)
 
     def ask(value: Optional[str], prompt: str, default: str, hide: bool = False) -> str:
         if value is not None:
@@ -87,7 +89,10 @@ def configure(
     data = current.model_dump()
     for section, fields in values.items():
         data[section].update(fields)
-    settings = Settings.model_validate(data)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        fail(f"configuration: {describe_error(exc)} (nothing saved)", EXIT_CONFIG)
     secret = settings.f360.webhook_secret.get_secret_value()
     if secret and len(secret) < 16:
         fail("the webhook secret must have at least 16 characters", EXIT_CONFIG)
@@ -112,7 +117,7 @@ def check(json_output: bool = typer.Option(False, "--json", help="Print the resu
     Temporal and the status database. Exit code 0 when all are fine."""
     from tgflow.service.check import check_all
 
-    settings = load_settings()
+    settings = load_settings(require_shop=False)  # a missing shop id is one of the lines below
     results = run(check_all(settings))
     if json_output:
         emit_json({"ok": all(r.ok for r in results), "checks": [r.as_dict() for r in results]})
