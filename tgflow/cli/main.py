@@ -187,15 +187,20 @@ def dev(
     webhook_port: int = typer.Option(8803, help="Webhook receiver port."),
     metrics_port: int = typer.Option(9464, help="Prometheus metrics of the worker on http://127.0.0.1:PORT/metrics."),
     exit_after: Optional[float] = typer.Option(None, help="Stop by itself after this many seconds (smoke tests).", hidden=True),
+    keep: bool = typer.Option(False, "--keep", help=(
+        "Continue the last run: keep the status database, Temporal's database and the simulators' data in "
+        "--data-dir. Without it every start is fresh (the last run's data there is removed), so the "
+        "simulators, Temporal and the status database always agree.")),
 ) -> None:
     """Run the whole stack locally: Temporal dev server with Web UI, both simulators, the webhook
-    receiver and a worker, wired together. Ctrl-C stops everything."""
+    receiver and a worker, wired together. Starts fresh unless --keep. Ctrl-C (or SIGTERM, SIGHUP)
+    stops everything, the Temporal dev server included."""
     from tgflow.dev import DevOptions, run_dev
 
     run_dev(DevOptions(
         demo_traffic=demo_traffic, articles=articles, data_dir=data_dir, temporal_port=temporal_port,
         ui_port=ui_port, totalgest_port=totalgest_port, framework360_port=framework360_port,
-        webhook_port=webhook_port, metrics_port=metrics_port, exit_after=exit_after,
+        webhook_port=webhook_port, metrics_port=metrics_port, exit_after=exit_after, keep=keep,
     ))
 
 
