@@ -85,6 +85,9 @@ def test_dev_stack_imports_products_exports_orders_and_stops_on_sigint(tmp_path)
     assert proc.returncode == 0, out
     assert "tgflow dev is up" in out and "stopped." in out
     assert (tmp_path / "dev" / "tgflow.toml").exists()
+    # Each failed order is one short line in the terminal (details at DEBUG), not 400 characters of ids.
+    assert f"order {bad['number']} failed: unknown SKU NOPE-404 (tgflow orders show {bad['number']})" in out
+    assert not [line for line in out.splitlines() if "failed" in line and len(line) > 160], out
 
 
 # ---- stopping: every child goes, whatever the terminal does (issue 11, item 3) -----------------------------------
