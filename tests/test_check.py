@@ -74,3 +74,17 @@ def test_check_reports_unreachable_temporal(settings, tmp_path):
     result = tgflow_check(settings, tmp_path, temporal={"address": f"127.0.0.1:{free_port()}"})
     assert result.returncode == 3
     assert "Temporal at" in result.stdout and "not reachable" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["check"], ["status"], ["import-products"]])
+def test_a_malformed_endpoint_is_a_configuration_error_not_unreachable(settings, tmp_path, command):
+    path = save_settings(settings, tmp_path / "check.toml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TGFLOW_")}
+    env |= {"TGFLOW_CONFIG": str(path), "TGFLOW_TOTALGEST__ENDPOINT": "not a url", "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-m", "tgflow", *command], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "TGFLOW_TOTALGEST__ENDPOINT: 'not a url' is not a host" in lines[0], result.stderr
+    assert "unreachable" not in result.stdout + result.stderr
+    assert_no_secret(result)

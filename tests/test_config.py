@@ -65,3 +65,89 @@ def test_saved_file_is_private_round_trips_and_secrets_never_show(isolated):
     shown = repr(again) + str(again) + again.model_dump_json()
     for secret in ("pw-Secret-1", "key-Secret-2", "hook-Secret-3-xxxxxx"):
         assert secret not in shown
+
+
+# ---- mistakes a person makes, each one line naming what to fix (issue 11, items 7 and 9) ----------------------
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+from tgflow.config import ConfigError, load_settings  # noqa: E402
+
+READ_ONLY_COMMANDS = [["status"], ["orders", "list"], ["orders", "show", "F360-10001"], ["products", "list"],
+                      ["products", "show", "ART-00001"], ["products", "cursor", "show"], ["alerts", "list"]]
+
+
+def _tgflow(cwd, *args: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TGFLOW_")} | {"COLUMNS": "300"} | env
+    return subprocess.run([sys.executable, "-m", "tgflow", *args], cwd=cwd, env=clean, capture_output=True,
+                          text=True, timeout=60)
+
+
+def _configured(tmp_path, **changes) -> str:
+    """A complete configuration whose status database is tmp_path/status.db (not created)."""
+    s = Settings(totalgest={"shop_id": "1001", "owner_id": "42", "endpoint": "127.0.0.1:9", "username": "u",
+                            "password": "pw"},
+                 f360={"base_url": "http://127.0.0.1:9/api/v1", "api_key": "k"},
+                 database_url=f"sqlite:///{tmp_path / 'status.db'}")
+    for section, values in changes.items():
+        setattr(s, section, getattr(s, section).model_copy(update=values))
+    return str(save_settings(s, tmp_path / "configured.toml"))
+
+
+@pytest.mark.parametrize("args", [["status"], ["orders", "list"], ["schedule", "create", "--which", "all"]],
+                         ids=["status", "orders-list", "schedule-create"])
+def test_a_mistyped_config_path_is_an_error_naming_it_and_creates_nothing(tmp_path, args):
+    wrong = tmp_path / "tgflow-typo.toml"
+    result = _tgflow(tmp_path, *args, TGFLOW_CONFIG=str(wrong))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(wrong) in lines[0] and "does not exist" in lines[0], result.stderr
+    assert "not created" not in result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no ./tgflow.db, nothing else
+
+
+def test_load_settings_refuses_a_missing_named_file_but_configure_may_create_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TGFLOW_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="nope.toml, which does not exist"):
+        load_settings()
+    assert load_settings(require_file=False).totalgest.shop_id == ""
+
+
+@pytest.mark.parametrize("args", READ_ONLY_COMMANDS, ids=lambda a: "-".join(a))
+def test_status_commands_do_not_create_a_status_database(tmp_path, args):
+    config = _configured(tmp_path)
+    result = _tgflow(tmp_path, *args, TGFLOW_CONFIG=config)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"no status database at sqlite:///{tmp_path / 'status.db'} yet" in result.stderr
+    assert "tgflow worker" in result.stderr and result.stdout == ""
+    assert not (tmp_path / "status.db").exists() and not (tmp_path / "tgflow.db").exists()
+
+
+def test_an_empty_shop_id_never_makes_it_into_an_id(tmp_path):
+    config = _configured(tmp_path, totalgest={"shop_id": "  "})
+    for args in (["schedule", "create", "--which", "all"], ["import-products"], ["orders", "list"]):
+        result = _tgflow(tmp_path, *args, TGFLOW_CONFIG=config)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "TGFLOW_TOTALGEST__SHOP_ID is not set" in result.stderr
+        assert "product-import-" not in result.stdout + result.stderr
+    assert not (tmp_path / "status.db").exists()
+
+
+def test_a_toml_syntax_error_names_the_file_and_the_line(tmp_path):
+    bad = tmp_path / "broken.toml"
+    bad.write_text('[totalgest]\nshop_id = "1001"\nowner_id = = "42"\n')
+    result = _tgflow(tmp_path, "status", TGFLOW_CONFIG=str(bad))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and "line 3" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("endpoint", ["not a url", "http://", "ftp://tg00.bweb.ch", "tg00.bweb.ch:99999"])
+def test_a_malformed_endpoint_is_a_settings_error_naming_the_variable(endpoint, monkeypatch):
+    monkeypatch.setenv("TGFLOW_TOTALGEST__ENDPOINT", endpoint)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(require_file=False)
+    assert str(raised.value).startswith("TGFLOW_TOTALGEST__ENDPOINT: ") and "\n" not in str(raised.value)

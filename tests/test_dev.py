@@ -85,3 +85,187 @@ def test_dev_stack_imports_products_exports_orders_and_stops_on_sigint(tmp_path)
     assert proc.returncode == 0, out
     assert "tgflow dev is up" in out and "stopped." in out
     assert (tmp_path / "dev" / "tgflow.toml").exists()
+    # Each failed order is one short line in the terminal (details at DEBUG), not 400 characters of ids.
+    assert f"order {bad['number']} failed: unknown SKU NOPE-404 (tgflow orders show {bad['number']})" in out
+    assert not [line for line in out.splitlines() if "failed" in line and len(line) > 160], out
+
+
+# ---- stopping: every child goes, whatever the terminal does (issue 11, item 3) -----------------------------------
+
+import socket  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+class Dev:
+    """``tgflow dev`` in a child process on free ports; stdout is a pipe the test reads (and may close)."""
+
+    def __init__(self, tmp_path: Path, *extra: str, articles: int = 40) -> None:
+        self.ports = {name: free_port() for name in ("temporal", "ui", "tg", "f360", "webhook", "metrics")}
+        self.data = tmp_path / "dev"
+        self.stderr_path = tmp_path / f"dev-{time.monotonic_ns()}.err"
+        self.stderr = open(self.stderr_path, "w")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TGFLOW_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tgflow", "dev", "--data-dir", str(self.data), "--articles", str(articles),
+             "--no-demo-traffic", "--temporal-port", str(self.ports["temporal"]), "--ui-port", str(self.ports["ui"]),
+             "--totalgest-port", str(self.ports["tg"]), "--framework360-port", str(self.ports["f360"]),
+             "--webhook-port", str(self.ports["webhook"]), "--metrics-port", str(self.ports["metrics"]), *extra],
+            env=env, stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=tmp_path)
+        self.out: list[str] = []
+        for line in self.proc.stdout:  # the banner, up to its last line
+            self.out.append(line)
+            if line.startswith("Ctrl-C stops everything"):
+                break
+        assert "tgflow dev is up" in "".join(self.out), "".join(self.out) + self.err()
+        self.tg = f"http://127.0.0.1:{self.ports['tg']}/_admin"
+        self.f360 = f"http://127.0.0.1:{self.ports['f360']}/_admin"
+        self.config = str(self.data / "tgflow.toml")
+
+    def err(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGINT, close_stdout: bool = False) -> str:
+        if close_stdout:
+            self.proc.stdout.close()  # like `| tee` killed by the same Ctrl-C
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=90)
+        rest = "" if close_stdout else self.proc.stdout.read()
+        self.stderr.close()
+        return "".join(self.out) + rest
+
+
+def _processes_using(path: Path) -> list[int]:
+    """Pids whose command line mentions ``path`` (the Temporal dev server's --db-filename)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if str(path) in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_dev_stops_every_child_on_a_signal_even_with_its_stdout_pipe_closed(tmp_path, sig):
+    dev = Dev(tmp_path)
+    temporal = _processes_using(dev.data / "temporal.db")
+    assert len(temporal) == 1, "the Temporal dev server is not running"
+    try:
+        dev.stop(sig, close_stdout=True)
+        assert dev.proc.returncode == 0, dev.err()
+        assert "Traceback" not in dev.err(), dev.err()
+        assert _processes_using(dev.data / "temporal.db") == []
+        assert [name for name, port in dev.ports.items() if _port_taken(port)] == []
+    finally:
+        for pid in _processes_using(dev.data / "temporal.db"):  # what a failing run leaves behind
+            os.kill(pid, signal.SIGKILL)
+
+
+# ---- restarting: fresh by default, --keep keeps all of it (issue 11, item 8) ------------------------------------
+
+def _status(config: str) -> dict:
+    result = _cli(config, "status", "--json")
+    assert result.stdout, result.stderr
+    return json.loads(result.stdout)
+
+
+def _imported(dev: Dev, articles: int, after: str | None) -> dict:
+    """Wait for this start's import (not ``after``, the last run's) to finish; the status then."""
+    def done():
+        data = _status(dev.config)
+        run = data["last_product_import"]
+        return run and run["run_id"] != after and run["status"] != "running" and data
+    data = _poll(done, 90, "the start-up product import")
+    assert len(httpx.get(f"{dev.f360}/products").json()) == articles
+    return data
+
+
+def _export_one(dev: Dev) -> dict:
+    order = httpx.post(f"{dev.f360}/orders", json={}).json()
+    _poll(lambda: httpx.get(f"{dev.f360}/orders/{order['id']}").json()["integrations"]["totalgest"]["status"]
+          == "linked", 90, "the new order linked")
+    return order
+
+
+def _assert_consistent(dev: Dev, articles: int, after: str | None = None) -> dict:
+    """What status shows exists in both simulators: no stale products or orders, an import without 404s."""
+    data = _imported(dev, articles, after)
+    run = data["last_product_import"]
+    assert run["status"] == "completed" and run["counts"].get("errors", 0) == 0, run
+    assert data["products"] == {"linked": articles, "pending": 0, "error": 0, "not_linked": 0}, data["products"]
+    assert data["orders"]["failed"] == 0
+    shop_orders = {o["number"] for o in httpx.get(f"{dev.f360}/orders").json()}
+    tg_orders = {o["number"] for o in httpx.get(f"{dev.tg}/orders").json()}
+    listed = json.loads(_cli(dev.config, "orders", "list", "--json").stdout)
+    assert {o["number"] for o in listed} <= shop_orders
+    assert {o["tg_order_number"] for o in listed if o["status"] == "linked"} <= tg_orders
+    return data
+
+
+def test_dev_restarts_fresh_by_default_and_keeps_everything_with_keep(tmp_path):
+    articles = 40
+    dev = Dev(tmp_path, articles=articles)
+    assert "fresh start" in "".join(dev.out)
+    try:
+        _assert_consistent(dev, articles)
+        first = _export_one(dev)
+    finally:
+        out = dev.stop()
+    assert "stopped." in out
+
+    # Fresh (the default): the last run's links are gone with its simulators.
+    dev = Dev(tmp_path, articles=articles)
+    assert "fresh start: removed the last run's data" in "".join(dev.out)
+    try:
+        before = _assert_consistent(dev, articles)["last_product_import"]["run_id"]
+        listed = json.loads(_cli(dev.config, "orders", "list", "--json").stdout)
+        assert first["number"] not in {o["number"] for o in listed}
+        second = _export_one(dev)
+    finally:
+        dev.stop(signal.SIGTERM)
+
+    # --keep: simulators, status database and Temporal continue together.
+    dev = Dev(tmp_path, "--keep", articles=articles)
+    assert "--keep: continuing the last run's data" in "".join(dev.out)
+    try:
+        data = _assert_consistent(dev, articles, after=before)
+        assert data["last_product_import"]["counts"].get("created", 0) == 0  # nothing re-created
+        shown = json.loads(_cli(dev.config, "orders", "show", second["number"], "--json").stdout)
+        assert shown["status"] == "linked"
+        tg_refs = [o["external_ref"] for o in httpx.get(f"{dev.tg}/orders").json()]
+        assert tg_refs.count(second["number"]) == 1
+    finally:
+        dev.stop()
+
+
+def test_keep_refuses_data_of_a_run_that_did_not_stop_cleanly(tmp_path):
+    data = tmp_path / "dev"
+    data.mkdir()
+    (data / "tgflow.db").write_bytes(b"")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TGFLOW_")}
+    result = subprocess.run([sys.executable, "-m", "tgflow", "dev", "--keep", "--data-dir", str(data),
+                             "--temporal-port", str(free_port())], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode != 0
+    assert "did not stop cleanly" in result.stderr and "without --keep" in result.stderr
+    assert (data / "tgflow.db").exists()
+
+
+def test_dev_help_shows_the_fresh_or_keep_choice():
+    result = subprocess.run([sys.executable, "-m", "tgflow", "dev", "--help"], capture_output=True, text=True,
+                            timeout=60, env=os.environ | {"COLUMNS": "200"})
+    assert "--keep" in result.stdout and "fresh" in result.stdout

@@ -118,3 +118,38 @@ async def test_logged_request_urls_drop_query_strings(settings, secret_sims, cap
     assert any("/customers?…" in r["message"] for r in requests), out
     assert CUSTOMER_EMAIL not in out and "jane.doe" not in out
     assert TG_PASSWORD not in out
+
+
+def test_brief_failures_make_a_failed_order_one_short_line_with_details_at_debug():
+    """`tgflow dev`'s terminal: one short line per failed order, the full reason only at DEBUG."""
+    from temporalio import activity
+    from temporalio.exceptions import ApplicationError
+
+    from tgflow.logs import setup_logging
+
+    reason = ("order F360-10044: TotalGest refused the order: line 1 (SKU NOPE-404, 'Tyre 29x2.4'): SKU NOPE-404 "
+              "is unknown in TotalGest (create the article or fix the SKU in Framework360)")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        outputs = []
+        for level in ("WARNING", "DEBUG"):
+            stream = io.StringIO()
+            setup_logging(level, brief_failures=True)
+            root.handlers[0].setStream(stream)
+            try:
+                raise ApplicationError(reason, type="OrderNotExportable", non_retryable=True)
+            except ApplicationError:
+                activity.logger.logger.warning("Completing activity as failed ({'activity_id': '1', "
+                                               "'activity_type': 'export_order', 'workflow_id': "
+                                               "'order-export-1001-44'})", exc_info=True)
+            outputs.append(stream.getvalue())
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    warning, debug = outputs
+    lines = warning.strip().splitlines()
+    assert len(lines) == 1, warning
+    assert lines[0].endswith("order F360-10044 failed: unknown SKU NOPE-404 (tgflow orders show F360-10044)")
+    assert len(lines[0]) < 150 and "activity_id" not in lines[0] and "Traceback" not in warning
+    assert "DEBUG" in debug and reason in debug  # the details, for whoever asks for them

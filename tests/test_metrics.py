@@ -133,7 +133,15 @@ async def test_worker_metrics_move_during_product_imports(client, settings, tmp_
         assert total(before, "tgflow_api_calls", api="Framework360", status="200") >= 3  # ≥ 3 batches of 100
         assert total(before, "tgflow_products", outcome="created") == 300
         assert total(before, "tgflow_product_imports", result="completed", mode="incremental") == 1
-        assert total(before, "tgflow_product_import_duration_count", result="completed") == 1
+        assert total(before, "tgflow_product_import_duration_seconds_count", result="completed") == 1
+        # Prometheus naming: counters end in _total, durations are seconds named _seconds; and tgflow's series
+        # carry their own labels only (no service_name="temporal-core-sdk" from the SDK's global tags).
+        ours = {n for n, _, _ in before if n.startswith("tgflow_")}
+        assert {"tgflow_api_calls_total", "tgflow_products_total", "tgflow_product_imports_total",
+                "tgflow_product_import_duration_seconds_count"} <= ours, ours
+        assert not [n for n in ours if re.search(r"_(latency|duration)(_bucket|_sum|_count)?$", n)], ours
+        assert all("service_name" not in labels for n, labels, _ in before if n.startswith("tgflow_"))
+        assert 0 < total(before, "tgflow_product_import_duration_seconds_sum") < IMPORT_TIMEOUT  # seconds, not ms
 
         # Second import after 5 price changes, with TotalGest answering the first call 429 once:
         # exactly those 5 are updated, the rest unchanged, and the rate-limit wait is counted.
@@ -155,6 +163,7 @@ async def test_worker_metrics_move_during_product_imports(client, settings, tmp_
         assert total(after, "tgflow_rate_limit_waits", api="TotalGest") == 1
         for api in ("TotalGest", "Framework360"):
             assert total(after, "tgflow_api_calls", api=api) > total(before, "tgflow_api_calls", api=api)
-        assert total(after, "tgflow_product_import_duration_count") == 2
-        assert total(after, "tgflow_product_import_duration_sum") > total(before, "tgflow_product_import_duration_sum")
+        assert total(after, "tgflow_product_import_duration_seconds_count") == 2
+        assert total(after, "tgflow_product_import_duration_seconds_sum") > \
+            total(before, "tgflow_product_import_duration_seconds_sum")
         worker.stop()

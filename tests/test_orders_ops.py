@@ -42,16 +42,16 @@ async def test_worker_metrics_count_order_outcomes_retries_and_latency(client, s
         tg_sim.sim.set_faults()
         assert report.succeeded == 5 and report.failed == 1, report
         samples = await scrape_until(port, lambda s: total(s, "tgflow_orders") >= 6
-                                     and total(s, "tgflow_order_export_latency_count") >= 5)
+                                     and total(s, "tgflow_order_export_latency_seconds_count") >= 5)
         assert total(samples, "tgflow_orders", outcome="linked") == 5
         assert total(samples, "tgflow_orders", outcome="failed") == 1
         assert total(samples, "tgflow_order_retries") >= 1
         assert total(samples, "tgflow_rate_limit_waits", api="TotalGest") == 2
-        assert total(samples, "tgflow_order_export_latency_count") == 5
-        # Latency is measured from the order's completion in the shop: positive, in milliseconds.
-        assert total(samples, "tgflow_order_export_latency_sum") > 0
-        buckets = {lab["le"] for n, lab, _ in samples if n == "tgflow_order_export_latency_bucket"}
-        assert {"60000", "3600000", "86400000"} <= buckets, buckets
+        assert total(samples, "tgflow_order_export_latency_seconds_count") == 5
+        # Latency is measured from the order's completion in the shop: positive, in seconds (buckets 1 s … 1 day).
+        assert 0 < total(samples, "tgflow_order_export_latency_seconds_sum") < 5 * 600
+        buckets = {float(lab["le"]) for n, lab, _ in samples if n == "tgflow_order_export_latency_seconds_bucket"}
+        assert {60.0, 3600.0, 86400.0} <= buckets, buckets
 
         # Exporting them again creates nothing and counts `already_linked`.
         again = await export_orders_now(client, settings, [o["id"] for o in good])
@@ -59,7 +59,7 @@ async def test_worker_metrics_count_order_outcomes_retries_and_latency(client, s
         after = await scrape_until(port, lambda s: total(s, "tgflow_orders", outcome="already_linked") >= 5)
         assert total(after, "tgflow_orders", outcome="already_linked") == 5
         assert total(after, "tgflow_orders", outcome="linked") == 5
-        assert total(after, "tgflow_order_export_latency_count") == 5
+        assert total(after, "tgflow_order_export_latency_seconds_count") == 5
         assert all(tg_refs(tg_sim)[o["number"]] == 1 for o in good)
         worker.stop()
 

@@ -73,7 +73,8 @@ async def test_status_after_an_import_with_schedule_and_services(client, setting
     assert data["last_product_import"]["counts"]["errors"] == 1
 
 
-async def test_status_with_totalgest_down_or_wrong_password_exits_1(client, settings, tmp_path, tg_sim):
+async def test_status_with_totalgest_down_or_wrong_password_exits_1(client, settings, tmp_path, tg_sim, store):
+    # `store`: the status database exists (a worker made it); `tgflow status` itself never creates one.
     data = settings.model_dump()
     data["totalgest"]["password"] = "not-the-password"
     wrong = Settings.model_validate(data)

@@ -4,12 +4,15 @@ over a TOML file (``./tgflow.toml`` or ``$TGFLOW_CONFIG``)."""
 from __future__ import annotations
 
 import os
+import re
 import stat
+import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import tomli_w
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,8 +35,44 @@ DEFAULT_PAYMENT_METHODS: dict[str, str] = {
 }
 
 
+class ConfigError(ValueError):
+    """A configuration a person must fix; the message is one line naming the file or the variable."""
+
+
 def config_path() -> Path:
     return Path(os.environ.get("TGFLOW_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+def require_config_file() -> None:
+    """A file named by ``TGFLOW_CONFIG`` must exist: a mistyped path would otherwise read as "nothing set"."""
+    named = os.environ.get("TGFLOW_CONFIG")
+    if named is not None and not Path(named).is_file():
+        raise ConfigError(f"TGFLOW_CONFIG names {named}, which does not exist: fix the path, unset TGFLOW_CONFIG "
+                          "(to read ./tgflow.toml), or create it with `tgflow configure`")
+
+
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*(:\d{1,5})?$")
+
+
+def _url_problem(value: str, *, bare_host: bool) -> str | None:
+    """Why ``value`` is not an http(s) URL (or, with ``bare_host``, a host such as tg00.bweb.ch); None when fine."""
+    if not value:
+        return None
+    shown = value
+    example = "a host such as tg00.bweb.ch or a URL such as https://tg00.bweb.ch/api/v1" if bare_host \
+        else "a URL such as https://shop.example.com/api/v1"
+    if "://" not in value:
+        if not (bare_host and _HOST.match(value)):
+            return f"{shown!r} is not {example}"
+        value = f"https://{value}"  # checked as the URL it stands for (its port, below)
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018  (raises on a malformed port)
+    except ValueError:
+        return f"{shown!r} has a malformed port: {example}"
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        return f"{shown!r} is not {example}"
+    return None
 
 
 class TotalGestSettings(BaseModel):
@@ -45,6 +84,20 @@ class TotalGestSettings(BaseModel):
     #: Warehouses whose stock is sellable; ``None`` means all of them.
     warehouses: list[str] | None = None
     timeout_seconds: float = 30.0
+
+    @field_validator("shop_id", "owner_id", "username")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("endpoint")
+    @classmethod
+    def _valid_endpoint(cls, value: str) -> str:
+        value = value.strip()
+        problem = _url_problem(value.rstrip("/"), bare_host=True)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @property
     def base_url(self) -> str:
@@ -66,7 +119,11 @@ class Framework360Settings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
-        return value.strip().rstrip("/")
+        value = value.strip().rstrip("/")
+        problem = _url_problem(value, bare_host=False)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class TemporalSettings(BaseModel):
@@ -174,7 +231,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=config_path()),
+            _TomlFile(settings_cls, toml_file=config_path()),
         )
 
     def missing_fields(self) -> list[str]:
@@ -189,6 +246,32 @@ class Settings(BaseSettings):
             "TGFLOW_F360__API_KEY": self.f360.api_key.get_secret_value(),
         }
         return [name for name, value in required.items() if not value]
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """The TOML source, whose syntax errors name the file (tomllib's name only the line and column)."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            return super()._read_file(file_path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file_path} is not valid TOML: {exc}") from None
+
+
+def setting_name(loc: tuple[Any, ...]) -> str:
+    """``("totalgest", "endpoint")`` -> ``TGFLOW_TOTALGEST__ENDPOINT``."""
+    return "TGFLOW_" + "__".join(str(part).upper() for part in loc if not isinstance(part, int))
+
+
+def describe_error(exc: Exception) -> str:
+    """One line for a person: which setting is wrong and why (pydantic's own text is several lines)."""
+    if isinstance(exc, ValidationError):
+        problems = []
+        for error in exc.errors():
+            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+            problems.append(f"{setting_name(tuple(error.get('loc', ())))}: {message}")
+        return "; ".join(problems) + f" (set in the environment or in {config_path()})"
+    return str(exc).replace("\n", " ")
 
 
 def _plain(value: Any) -> Any:
@@ -213,5 +296,17 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     return path
 
 
-def load_settings(**overrides: Any) -> Settings:
-    return Settings(**overrides)
+def load_settings(*, require_file: bool = True, require_shop: bool = False, **overrides: Any) -> Settings:
+    """The settings, or a :class:`ConfigError` naming what to fix: a ``TGFLOW_CONFIG`` file that does not
+    exist (unless ``require_file`` is off), a TOML syntax error, a malformed value, or (with
+    ``require_shop``) an empty shop id, which would otherwise end up in workflow and schedule ids."""
+    if require_file:
+        require_config_file()
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_error(exc)) from None
+    if require_shop and not settings.totalgest.shop_id:
+        raise ConfigError(f"TGFLOW_TOTALGEST__SHOP_ID is not set (in the environment or in {config_path()}): "
+                          "every workflow and schedule id carries it; run `tgflow configure` or set it")
+    return settings

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pickle
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +46,65 @@ class DevOptions:
     webhook_port: int = 8803
     metrics_port: int = 9464
     exit_after: float | None = None
+    #: Keep the previous run's data (status database, Temporal, simulators) instead of starting fresh.
+    keep: bool = False
+
+
+#: What a fresh start removes from the dev folder (each SQLite file with its -wal/-shm companions).
+DEV_DATABASES = ("tgflow.db", "temporal.db")
+#: The simulators' state, written when ``tgflow dev`` stops, read back by ``--keep``.
+SIM_STATE = "simulators.pickle"
+#: The signals that stop ``tgflow dev`` (Ctrl-C, ``kill``, a closed terminal).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def say(message: str) -> None:
+    """Print a line for the person; never fail (stdout may be a pipe whose reader is gone, e.g. `| tee`
+    killed by the same Ctrl-C). After the first failure stdout goes to /dev/null."""
+    try:
+        console.print(message, highlight=False, soft_wrap=True)
+    except (OSError, ValueError, SystemExit):  # Rich turns a broken pipe into SystemExit(1)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def wipe(data: Path) -> list[str]:
+    """Remove the previous run's databases and simulator state from the dev folder; the names removed."""
+    removed = []
+    for name in DEV_DATABASES:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path = data / f"{name}{suffix}"
+            if path.exists():
+                path.unlink()
+                removed.append(path.name)
+    state = data / SIM_STATE
+    if state.exists():
+        state.unlink()
+        removed.append(state.name)
+    return removed
+
+
+def save_sim_state(path: Path, tg_sim, f360_sim) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as fh:
+        pickle.dump({"version": 1, "totalgest": tg_sim.state(), "framework360": f360_sim.state()}, fh)
+    os.replace(tmp, path)
+
+
+def load_sim_state(path: Path, tg_sim, f360_sim) -> None:
+    """Our own file, written by :func:`save_sim_state` in this folder (pickle: not for files from elsewhere)."""
+    with open(path, "rb") as fh:
+        state = pickle.load(fh)  # noqa: S301
+    tg_sim.restore(state["totalgest"])
+    f360_sim.restore(state["framework360"])
 
 
 def temporal_binary() -> str:
@@ -88,9 +150,35 @@ def start_temporal(opts: DevOptions, data: Path) -> subprocess.Popen:
     for key in search_attributes.ALL:
         args += ["--search-attribute", f"{key.name}=Keyword"]
     log = open(data / "temporal.log", "ab")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    _wait_port(opts.temporal_port, proc)
+    # Its own session (a terminal's Ctrl-C reaches tgflow dev, which stops it in order); on Linux it is
+    # also told to stop if tgflow dev dies without cleaning up (SIGKILL).
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+    log.close()
+    try:
+        _wait_port(opts.temporal_port, proc)
+    except BaseException:
+        stop_process(proc)
+        raise
     return proc
+
+
+def _die_with_parent() -> None:  # pragma: no cover (runs in the child between fork and exec)
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def dev_settings(opts: DevOptions, data: Path, tg_url: str, f360_url: str) -> Settings:
@@ -120,35 +208,59 @@ def run_dev(opts: DevOptions) -> None:
                          "or pick others (see `tgflow dev --help`)")
     data = Path(opts.data_dir)
     data.mkdir(parents=True, exist_ok=True)
-    setup_logging("WARNING")
-    console.print("starting Temporal dev server…")
-    temporal = start_temporal(opts, data)
-    tg_sim = TotalGestSim(articles=opts.articles)
-    f360_sim = Framework360Sim(sku_pool=tg_sim.article_codes(300))
-    servers = [
-        ServerThread(tg_app(tg_sim), HOST, opts.totalgest_port).start(),
-        ServerThread(f360_app(f360_sim), HOST, opts.framework360_port).start(),
-    ]
-    settings = dev_settings(opts, data, servers[0].url, servers[1].url)
-    config_file = save_settings(settings, data / "tgflow.toml")
+    state_file = data / SIM_STATE
+    if opts.keep:
+        if not state_file.exists() and any((data / name).exists() for name in DEV_DATABASES):
+            raise SystemExit(f"error: --keep: the last run in {data} did not stop cleanly (no {SIM_STATE}), so its "
+                             "databases would not match the simulators: start fresh (without --keep)")
+        start_line = (f"--keep: continuing the last run's data in {data}" if state_file.exists()
+                      else f"--keep: no earlier run in {data}, starting with fresh data")
+    else:
+        removed = wipe(data)
+        start_line = (f"fresh start: removed the last run's data in {data} ({', '.join(removed)}); "
+                      "--keep keeps it" if removed else f"fresh start in {data} (--keep keeps data across restarts)")
+    setup_logging("WARNING", brief_failures=True)
+    # SIGTERM and SIGHUP stop like Ctrl-C: every child is stopped before tgflow dev exits.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    temporal: subprocess.Popen | None = None
+    tg_sim = f360_sim = None
+    servers: list[ServerThread] = []
     try:
-        asyncio.run(_run(opts, settings, f360_sim, config_file))
+        say(start_line)
+        say("starting Temporal dev server…")
+        temporal = start_temporal(opts, data)
+        tg_sim = TotalGestSim(articles=opts.articles)
+        f360_sim = Framework360Sim(sku_pool=tg_sim.article_codes(300))
+        if opts.keep and state_file.exists():
+            load_sim_state(state_file, tg_sim, f360_sim)
+            state_file.unlink()  # written again when this run stops; missing means it did not stop cleanly
+        servers.append(ServerThread(tg_app(tg_sim), HOST, opts.totalgest_port).start())
+        servers.append(ServerThread(f360_app(f360_sim), HOST, opts.framework360_port).start())
+        settings = dev_settings(opts, data, servers[0].url, servers[1].url)
+        config_file = save_settings(settings, data / "tgflow.toml")
+        asyncio.run(_run(opts, settings, f360_sim, config_file, start_line))
     except KeyboardInterrupt:
         pass
     finally:
-        console.print("stopping…")
-        f360_sim.close()
-        for server in servers:
-            server.stop()
-        temporal.terminate()
+        # Nothing interrupts the clean-up (a second Ctrl-C, the terminal closing): it is bounded below.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        say("stopping…")
         try:
-            temporal.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            temporal.kill()
-        console.print("stopped.")
+            if f360_sim is not None:
+                f360_sim.close()
+            for server in servers:
+                server.stop()
+            if tg_sim is not None and f360_sim is not None and temporal is not None:
+                save_sim_state(state_file, tg_sim, f360_sim)
+        finally:
+            if temporal is not None:
+                stop_process(temporal)
+        say("stopped.")
 
 
-async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path) -> None:
+async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path, start_line: str) -> None:
     from tgflow.clients.framework360 import Framework360Client
     from tgflow.metrics import prometheus_runtime
     from tgflow.service.jobs import jobs
@@ -157,9 +269,12 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     from tgflow.webhook import create_app as webhook_app
     from tgflow.worker import run_worker
 
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop.set)
     runtime = prometheus_runtime(settings.metrics.port, settings.metrics.host) if settings.metrics.port else None
     client = await connect(settings.temporal, runtime=runtime)
-    stop = asyncio.Event()
     receiver = uvicorn.Server(uvicorn.Config(webhook_app(settings, client), host=HOST, port=opts.webhook_port,
                                              log_level="warning", lifespan="on"))
     receiver_task = asyncio.create_task(receiver.serve())
@@ -172,8 +287,9 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     if opts.demo_traffic:
         f360_sim.start_demo_traffic(every_seconds=5.0, bad_share=0.15)
 
-    console.print(
+    say(
         "\n[bold green]tgflow dev is up[/]\n"
+        f"  Data               {start_line}\n"
         f"  Temporal Web UI    {settings.temporal.ui_url}\n"
         f"  Temporal frontend  {settings.temporal.address}  (namespace {settings.temporal.namespace}, task queue {settings.temporal.task_queue})\n"
         f"  TotalGest sim      {settings.totalgest.base_url}  (admin: /_admin/orders)\n"
@@ -188,15 +304,13 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
         + ("  Demo traffic       a new completed order every 5 s, now and then a bad one\n" if opts.demo_traffic else "")
         + f"\nIn another terminal:  export TGFLOW_CONFIG={config_file}\n"
         "                      tgflow status; tgflow orders list; tgflow products list; tgflow alerts list\n"
-        "Ctrl-C stops everything.\n",
-        highlight=False,
+        "Ctrl-C stops everything.\n"
     )
+    stopped = asyncio.create_task(stop.wait())
     try:
-        if opts.exit_after is not None:
-            await asyncio.wait({worker_task}, timeout=opts.exit_after)
-        else:
-            await worker_task
+        await asyncio.wait({worker_task, stopped}, timeout=opts.exit_after, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        stopped.cancel()
         stop.set()
         await asyncio.gather(worker_task, return_exceptions=True)
         receiver.should_exit = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -90,6 +91,44 @@ class ExpectedFailureFilter(logging.Filter):
         return True
 
 
+_ORDER_FAILURE = re.compile(r"^order (\S+?): (.*)$", re.S)
+_UNKNOWN_SKU = re.compile(r"\bSKU (\S+) is unknown\b")
+_PARENTHESES = re.compile(r"\s*\([^()]*\)")
+
+
+def brief_reason(text: str, limit: int = 100) -> str:
+    """A failure reason cut to what a person scanning a terminal needs: ``unknown SKU NOPE-404``."""
+    sku = _UNKNOWN_SKU.search(text)
+    if sku:
+        return f"unknown SKU {sku.group(1)}"
+    text = " ".join(_PARENTHESES.sub("", text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+class BriefFailureFilter(logging.Filter):
+    """For ``tgflow dev``'s terminal: a failed activity is one short line (``order F360-10044 failed: unknown SKU
+    NOPE-404 (tgflow orders show F360-10044)``) instead of a 400-character one; the full text goes to the
+    ``tgflow.failures`` logger at DEBUG. Runs before :class:`ExpectedFailureFilter`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not isinstance(exc, (ApplicationError, ApiError)) or record.levelno < logging.WARNING:
+            return True
+        text = exc.message if isinstance(exc, ApplicationError) else str(exc)  # str() puts the type first
+        order = _ORDER_FAILURE.match(text)
+        if order:
+            number = order.group(1)
+            line = f"order {number} failed: {brief_reason(order.group(2))} (tgflow orders show {number})"
+        else:
+            info = record.__dict__.get("temporal_activity") or {}
+            what = f"{info.get('activity_type', 'activity')} of {info.get('workflow_id', '?')}"
+            line = f"{what} failed: {brief_reason(text)}"
+        logging.getLogger("tgflow.failures").debug("%s: %s", line, text)
+        record.msg, record.args = line, None
+        record.exc_info = record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, message, the Temporal ids as fields, any extras."""
 
@@ -116,7 +155,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+def setup_logging(level: str = "INFO", fmt: str = "text", *, brief_failures: bool = False) -> None:
+    """``brief_failures``: failed activities as one short line each (``tgflow dev``'s terminal)."""
     level = level.upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ValueError(f"unknown log level {level!r}: use DEBUG, INFO, WARNING or ERROR")
@@ -124,6 +164,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
         raise ValueError(f"unknown log format {fmt!r}: use text or json")
     handler = logging.StreamHandler()
     handler.addFilter(TemporalContextFilter())
+    if brief_failures:
+        handler.addFilter(BriefFailureFilter())
     handler.addFilter(ExpectedFailureFilter())
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

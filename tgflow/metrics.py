@@ -6,7 +6,6 @@ process records through its meter. Without it (CLI, tests) recording is a no-op.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import lru_cache
 
 from temporalio.common import MetricMeter
@@ -14,20 +13,33 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 _meter: MetricMeter = MetricMeter.noop
 
-#: Durations are exported in milliseconds (the SDK's unit). The SDK's default buckets end at 10 s;
-#: an import takes seconds to hours.
+#: Prometheus naming: base units (seconds), ``_seconds`` on durations, ``_total`` on counters (added by
+#: :func:`count` and :func:`observe_seconds`, so callers name the thing only). They used to be
+#: ``tgflow_order_export_latency`` / ``tgflow_product_import_duration`` in milliseconds and counters without
+#: ``_total`` (see docs/deployment.md, upgrade notes). The SDK's default buckets end at 10 s; an import takes
+#: seconds to hours, an order export seconds (webhook) to a day (outage, retries).
 HISTOGRAM_BUCKETS: dict[str, list[float]] = {
-    "tgflow_product_import_duration": [1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 3_600_000, 10_800_000],
-    #: Order completed in Framework360 -> registered in TotalGest: seconds (webhook) to a day (outage, retries).
-    "tgflow_order_export_latency": [1_000, 5_000, 15_000, 60_000, 300_000, 900_000, 3_600_000, 14_400_000,
-                                    86_400_000],
+    "tgflow_product_import_duration_seconds": [1, 5, 15, 60, 300, 900, 3_600, 10_800],
+    "tgflow_order_export_latency_seconds": [1, 5, 15, 60, 300, 900, 3_600, 14_400, 86_400],
 }
 
 
+def counter_name(name: str) -> str:
+    return name if name.endswith("_total") else f"{name}_total"
+
+
+def seconds_name(name: str) -> str:
+    return name if name.endswith("_seconds") else f"{name}_seconds"
+
+
 def prometheus_runtime(port: int, host: str = "127.0.0.1") -> Runtime:
-    """A runtime whose SDK metrics and ours are served on http://host:port/metrics."""
+    """A runtime whose SDK metrics and ours are served on http://host:port/metrics.
+
+    ``attach_service_name=False``: the SDK would add ``service_name="temporal-core-sdk"`` to every series,
+    tgflow's included (one runtime, one meter, one set of global tags); it says nothing a scrape job's
+    own labels do not."""
     global _meter
-    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+    runtime = Runtime(telemetry=TelemetryConfig(attach_service_name=False, metrics=PrometheusConfig(
         bind_address=f"{host}:{port}", histogram_bucket_overrides=HISTOGRAM_BUCKETS)))
     _meter = runtime.metric_meter
     _instrument.cache_clear()
@@ -41,16 +53,18 @@ def _instrument(kind: str, name: str, description: str, unit: str | None):
 
 
 def count(name: str, value: int = 1, description: str = "", **attrs: str) -> None:
+    """Add to counter ``<name>_total``."""
     if _meter is MetricMeter.noop or value <= 0:
         return
-    _instrument("counter", name, description, None).add(value, {k: str(v) for k, v in attrs.items()})
+    _instrument("counter", counter_name(name), description, None).add(value, {k: str(v) for k, v in attrs.items()})
 
 
 def observe_seconds(name: str, seconds: float, description: str = "", **attrs: str) -> None:
+    """Record into histogram ``<name>_seconds``, in seconds (Prometheus' base unit)."""
     if _meter is MetricMeter.noop:
         return
-    _instrument("histogram_timedelta", name, description, None).record(
-        timedelta(seconds=max(seconds, 0.0)), {k: str(v) for k, v in attrs.items()}
+    _instrument("histogram_float", seconds_name(name), description, "s").record(
+        max(float(seconds), 0.0), {k: str(v) for k, v in attrs.items()}
     )
 
 

@@ -26,11 +26,15 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def load_settings() -> Settings:
+def load_settings(*, require_file: bool = True, require_shop: bool = True) -> Settings:
+    """The settings, or one line naming what to fix and exit 2 (see :func:`tgflow.config.load_settings`)."""
+    from tgflow.config import ConfigError
+    from tgflow.config import load_settings as load
+
     try:
-        return Settings()
-    except Exception as exc:  # pydantic's message names the field
-        fail(f"configuration is invalid: {exc}", EXIT_CONFIG)
+        return load(require_file=require_file, require_shop=require_shop)
+    except ConfigError as exc:
+        fail(f"configuration: {exc}", EXIT_CONFIG)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -43,16 +47,25 @@ def fail(message: str, code: int = EXIT_FAILURES) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_store(settings: Settings):
-    """The status store, or one line naming TGFLOW_DATABASE_URL (without its password)."""
+def open_store(settings: Settings, *, create: bool = False):
+    """The status store, or one line naming TGFLOW_DATABASE_URL (without its password). Commands read an
+    existing one: only a worker (or ``tgflow dev``) creates it, so a mistyped setting creates nothing."""
     from sqlalchemy.engine import make_url
 
     from tgflow.store import Store
+    from tgflow.store.db import StoreMissing
 
     try:
-        return Store(settings.database_url)
-    except Exception as exc:
         shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    except Exception:
+        fail(f"TGFLOW_DATABASE_URL {settings.database_url.split('@')[-1]!r} is not a database URL "
+             "(e.g. sqlite:///./tgflow.db)", EXIT_CONFIG)
+    try:
+        return Store(settings.database_url, create=create)
+    except StoreMissing:
+        fail(f"no status database at {shown} yet: start a worker (`tgflow worker`, or `tgflow dev`) to create "
+             "it, or fix TGFLOW_DATABASE_URL", EXIT_CONFIG)
+    except Exception as exc:
         fail(f"the status database {shown} cannot be opened ({type(exc).__name__}); fix TGFLOW_DATABASE_URL",
              EXIT_UNAVAILABLE)
 

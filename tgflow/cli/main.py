@@ -7,6 +7,7 @@ import sys
 from typing import Optional
 
 import typer
+from pydantic import ValidationError
 
 from tgflow.cli import alerts, db, orders, products, schedule, sim, webhook
 from tgflow.cli.common import (
@@ -21,7 +22,7 @@ from tgflow.cli.common import (
 )
 from tgflow.cli.orders import reconcile
 from tgflow.cli.status import status
-from tgflow.config import Settings, config_path, save_settings
+from tgflow.config import Settings, config_path, describe_error, save_settings
 
 app = typer.Typer(
     name="tgflow",
@@ -62,7 +63,8 @@ def configure(
     skip_validation: bool = typer.Option(False, "--skip-validation", help="Save without asking TotalGest and Framework360 first."),
 ) -> None:
     """Ask for (or take as options) the TotalGest and Framework360 settings, validate them, save them (mode 0600)."""
-    current = load_settings()
+    # The file named by TGFLOW_CONFIG may be the one being created; the shop id is asked below.
+    current = load_settings(require_file=False, require_shop=False)
 
     def ask(value: Optional[str], prompt: str, default: str, hide: bool = False) -> str:
         if value is not None:
@@ -88,7 +90,10 @@ def configure(
     data = current.model_dump()
     for section, fields in values.items():
         data[section].update(fields)
-    settings = Settings.model_validate(data)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        fail(f"configuration: {describe_error(exc)} (nothing saved)", EXIT_CONFIG)
     secret = settings.f360.webhook_secret.get_secret_value()
     if secret and len(secret) < 16:
         fail("the webhook secret must have at least 16 characters", EXIT_CONFIG)
@@ -113,7 +118,7 @@ def check(json_output: bool = typer.Option(False, "--json", help="Print the resu
     Temporal and the status database. Exit code 0 when all are fine."""
     from tgflow.service.check import check_all
 
-    settings = load_settings()
+    settings = load_settings(require_shop=False)  # a missing shop id is one of the lines below
     results = run(check_all(settings))
     if json_output:
         emit_json({"ok": all(r.ok for r in results), "checks": [r.as_dict() for r in results]})
@@ -187,15 +192,20 @@ def dev(
     webhook_port: int = typer.Option(8803, help="Webhook receiver port."),
     metrics_port: int = typer.Option(9464, help="Prometheus metrics of the worker on http://127.0.0.1:PORT/metrics."),
     exit_after: Optional[float] = typer.Option(None, help="Stop by itself after this many seconds (smoke tests).", hidden=True),
+    keep: bool = typer.Option(False, "--keep", help=(
+        "Continue the last run: keep the status database, Temporal's database and the simulators' data in "
+        "--data-dir. Without it every start is fresh (the last run's data there is removed), so the "
+        "simulators, Temporal and the status database always agree.")),
 ) -> None:
     """Run the whole stack locally: Temporal dev server with Web UI, both simulators, the webhook
-    receiver and a worker, wired together. Ctrl-C stops everything."""
+    receiver and a worker, wired together. Starts fresh unless --keep. Ctrl-C (or SIGTERM, SIGHUP)
+    stops everything, the Temporal dev server included."""
     from tgflow.dev import DevOptions, run_dev
 
     run_dev(DevOptions(
         demo_traffic=demo_traffic, articles=articles, data_dir=data_dir, temporal_port=temporal_port,
         ui_port=ui_port, totalgest_port=totalgest_port, framework360_port=framework360_port,
-        webhook_port=webhook_port, metrics_port=metrics_port, exit_after=exit_after,
+        webhook_port=webhook_port, metrics_port=metrics_port, exit_after=exit_after, keep=keep,
     ))
 
 

@@ -289,6 +289,28 @@ class Framework360Sim:
 
     # ---- public state API ----------------------------------------------------------------------------------
 
+    # ---- persistence (``tgflow dev --keep``) ----------------------------------------------------------------
+
+    #: What survives a restart: products, orders, customers, rejected SKUs and the random streams that make
+    #: new orders. Webhook subscriptions (re-made at start), faults, pending deliveries and stats do not.
+    _PERSISTED = ("_products", "_sku_index", "_next_product_id", "_orders", "_order_updated", "_next_order_id",
+                  "_customers", "_rejected", "_last_tick", "_sku_pool")
+    _RANDOM = ("_rng", "_demo_rng")
+
+    def state(self) -> dict[str, Any]:
+        """A deep copy of the persisted state (picklable), for :meth:`restore`."""
+        with self._lock:
+            data = copy.deepcopy({name: getattr(self, name) for name in self._PERSISTED})
+            data.update({name: getattr(self, name).getstate() for name in self._RANDOM})
+            return data
+
+    def restore(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            for name in self._PERSISTED:
+                setattr(self, name, copy.deepcopy(state[name]))
+            for name in self._RANDOM:
+                getattr(self, name).setstate(state[name])
+
     def products(self) -> list[dict]:
         with self._lock:
             return copy.deepcopy(list(self._products.values()))

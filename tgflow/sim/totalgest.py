@@ -270,6 +270,22 @@ class TotalGestSim:
             if row is not None:
                 self._remove_key(self._stock_keys, (row["updated_at"], article_id, w))
 
+    # ---- persistence (``tgflow dev --keep``) ----------------------------------------------------------------
+
+    #: What survives a restart: the catalog, stock, customers and orders. Tokens, faults and stats do not.
+    _PERSISTED = ("_articles", "_by_code", "_art_keys", "_stock", "_stock_keys", "_next_article_id", "_customers",
+                  "_orders")
+
+    def state(self) -> dict[str, Any]:
+        """A deep copy of the persisted state (picklable), for :meth:`restore`."""
+        with self._lock:
+            return copy.deepcopy({name: getattr(self, name) for name in self._PERSISTED})
+
+    def restore(self, state: dict[str, Any]) -> None:
+        with self._lock:
+            for name in self._PERSISTED:
+                setattr(self, name, copy.deepcopy(state[name]))
+
     # ---- public state API (thread-safe) --------------------------------------------------------------------
 
     def orders(self) -> list[dict]:

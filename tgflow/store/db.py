@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -25,16 +26,37 @@ def engine_url(database_url: str) -> str:
     return database_url
 
 
+class StoreMissing(LookupError):
+    """``Store(url, create=False)`` found no status database (or none of its tables) at that URL."""
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL; None for in-memory databases."""
+    database = sa.engine.make_url(url).database
+    return None if not database or database == ":memory:" or database.startswith("file::memory:") else database
+
+
 class Store:
-    def __init__(self, database_url: str, *, upgrade: bool = True) -> None:
-        """``upgrade``: bring the schema to the latest revision (``schema.ensure``); off for ``tgflow db``."""
+    def __init__(self, database_url: str, *, create: bool = True, upgrade: bool = True) -> None:
+        """``create=False``: open an existing status database only (commands that just read status);
+        raises :class:`StoreMissing` instead of creating the file or the tables.
+        ``upgrade``: bring the schema to the latest revision (``schema.ensure``); off for ``tgflow db``."""
         url = engine_url(database_url)
         self.is_sqlite = url.startswith("sqlite")
+        if not create and self.is_sqlite:
+            path = _sqlite_file(url)
+            if path is not None and not os.path.exists(path):
+                raise StoreMissing(path)
         if self.is_sqlite:
             self.engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        if not create:
+            with self.engine.connect() as conn:
+                if not sa.inspect(conn).has_table(models.OrderLink.__tablename__):
+                    self.engine.dispose()
+                    raise StoreMissing(database_url)
         if upgrade:
             schema.ensure(self.engine)
 
