@@ -234,7 +234,9 @@ def test_a_database_newer_than_this_tgflow_is_refused_with_what_to_do(url):
 
 def tgflow(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TGFLOW_")}
-    env.update(TGFLOW_CONFIG=str(tmp_path / "absent.toml"), TGFLOW_DATABASE_URL=url, COLUMNS="200")
+    config = tmp_path / "empty.toml"  # no shop configured: the db commands need only the database
+    config.touch()
+    env.update(TGFLOW_CONFIG=str(config), TGFLOW_DATABASE_URL=url, COLUMNS="200")
     return subprocess.run([sys.executable, "-m", "tgflow", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 

@@ -63,7 +63,7 @@ def open_store(settings: Settings, *, create: bool = False):
     try:
         return Store(settings.database_url, create=create)
     except StoreMissing:
-        fail(f"no status database at {shown} yet: start a worker (`tgflow worker`, or `tgflow dev`) to create "
+        fail(f"no status database at {shown} yet: `tgflow setup` (or `tgflow worker`, or `tgflow dev`) creates "
              "it, or fix TGFLOW_DATABASE_URL", EXIT_CONFIG)
     except Exception as exc:
         fail(f"the status database {shown} cannot be opened ({type(exc).__name__}); fix TGFLOW_DATABASE_URL",
