@@ -18,18 +18,29 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
 from tgflow.clients._h11_lanes import _StatusLanes
 from tgflow.clients._http import json_body, parse, send
 from tgflow.clients.framework360_models import (
+    MAX_EXPORT_REQUEST,
     Address,
     BatchResponse,
     BatchResult,
     Customer,
     ErrorBody,
+    Event,
+    EventData,
+    EventType,
+    Fulfillment,
+    FulfillmentInput,
+    FulfillmentLine,
+    FulfillmentStatus,
     Integrations,
     IntegrationStatus,
     LineItem,
+    NotificationInput,
+    NotificationLevel,
     Order,
     OrderRef,
     OrderStatus,
@@ -39,6 +50,8 @@ from tgflow.clients.framework360_models import (
     ProductFields,
     ProductInput,
     ProductUpdate,
+    Refund,
+    RefundLine,
     Site,
     SyncStatus,
 )
@@ -47,18 +60,27 @@ from tgflow.config import Framework360Settings
 
 __all__ = [
     "API",
-    "MAX_BATCH",
-    "MAX_PER_PAGE",
-    "STATUS_PUT_CONCURRENCY",
-    "Framework360Client",
     "Address",
     "BatchResponse",
     "BatchResult",
     "Customer",
     "ErrorBody",
+    "Event",
+    "EventData",
+    "EventType",
+    "Framework360Client",
+    "Fulfillment",
+    "FulfillmentInput",
+    "FulfillmentLine",
+    "FulfillmentStatus",
     "IntegrationStatus",
     "Integrations",
     "LineItem",
+    "MAX_BATCH",
+    "MAX_EXPORT_REQUEST",
+    "MAX_PER_PAGE",
+    "NotificationInput",
+    "NotificationLevel",
     "Order",
     "OrderRef",
     "OrderStatus",
@@ -68,6 +90,9 @@ __all__ = [
     "ProductFields",
     "ProductInput",
     "ProductUpdate",
+    "Refund",
+    "RefundLine",
+    "STATUS_PUT_CONCURRENCY",
     "Site",
     "SyncStatus",
     "sign",
@@ -79,6 +104,10 @@ MAX_PER_PAGE = 100
 MAX_BATCH = 100
 #: Integration-status PUTs in flight at once (``set_product_statuses``; the contract has no batch form).
 STATUS_PUT_CONCURRENCY = 8
+
+
+class _Created(BaseModel):
+    id: int
 
 
 def _proxied(base_url: str) -> bool:
@@ -245,6 +274,20 @@ class Framework360Client:
         data = await self._call("PUT", f"/orders/{order_id}/integrations/totalgest",
                                 json=status.model_dump(mode="json"))
         return parse(API, IntegrationStatus, data, "order integration")
+
+    async def create_fulfillment(self, order_id: int, fulfillment: FulfillmentInput) -> Fulfillment:
+        """Record a parcel (the site e-mails the customer when ``notify_customer``). Not idempotent:
+        the site keeps every POST, so read ``get_order(...).fulfillments`` first."""
+        data = await self._call("POST", f"/orders/{order_id}/fulfillments",
+                                json=fulfillment.model_dump(mode="json", exclude_none=True))
+        return parse(API, Fulfillment, data, f"fulfillment of order {order_id}")
+
+    # -- administrators ------------------------------------------------------------------
+
+    async def create_notification(self, notification: NotificationInput) -> int:
+        """Show a message to the site's administrators; returns the notification id."""
+        data = await self._call("POST", "/notifications", json=notification.model_dump(mode="json"))
+        return parse(API, _Created, data, "notification").id
 
     async def subscribe_webhook(self, url: str, secret: str, events: list[str] | None = None) -> str:
         data = await self._call("POST", "/webhooks", json={

@@ -15,6 +15,11 @@ ItemT = TypeVar("ItemT")
 
 OrderStatus = Literal["pending", "processing", "completed", "cancelled", "refunded"]
 SyncStatus = Literal["linked", "not_linked", "pending", "error"]
+FulfillmentStatus = Literal["unfulfilled", "partial", "fulfilled"]
+EventType = Literal["order.completed", "order.updated", "order.cancelled", "order.refunded", "orders.export_requested"]
+NotificationLevel = Literal["info", "warning", "error"]
+#: ``orders.export_requested`` carries 1 to this many order ids.
+MAX_EXPORT_REQUEST = 500
 
 
 class _Model(BaseModel):
@@ -56,6 +61,8 @@ class ProductFields(_Model):
     manage_stock: bool | None = None
     stock_quantity: int | None = None
     status: Literal["published", "draft"] | None = None
+    #: 1.1, optional in /products/batch items: sets the status column in the same call as the product.
+    integrations: Integrations | None = None
 
 
 class ProductInput(ProductFields):
@@ -136,6 +143,45 @@ class LineItem(_Model):
     total: Decimal
 
 
+class FulfillmentLine(_Model):
+    line_item_id: int
+    quantity: int
+
+
+class FulfillmentInput(_Model):
+    """A parcel shown to the customer. ``line_items`` None means every remaining line. The site
+    does not keep ``tracking_number`` unique: read the order's ``fulfillments`` before sending."""
+
+    carrier: str
+    tracking_number: str
+    tracking_url: str | None = None
+    shipped_at: AwareDatetime
+    notify_customer: bool = True
+    line_items: list[FulfillmentLine] | None = None
+
+
+class Fulfillment(FulfillmentInput):
+    id: int
+    created_at: AwareDatetime
+
+
+class RefundLine(_Model):
+    line_item_id: int
+    quantity: int
+    amount: Decimal
+
+
+class Refund(_Model):
+    """Money given back; ``line_items`` empty for a refund of an amount only."""
+
+    id: int
+    amount: Decimal
+    reason: str | None = None
+    created_at: AwareDatetime
+    restock: bool
+    line_items: list[RefundLine] = Field(default_factory=list)
+
+
 class Order(_Model):
     id: int
     number: str
@@ -153,6 +199,10 @@ class Order(_Model):
     total: Decimal
     customer_note: str | None = None
     integrations: Integrations = Field(default_factory=Integrations)
+    # 1.1 (absent from a 1.0 site: nothing shipped, nothing refunded)
+    fulfillment_status: FulfillmentStatus = "unfulfilled"
+    fulfillments: list[Fulfillment] = Field(default_factory=list)
+    refunds: list[Refund] = Field(default_factory=list)
 
 
 class Page(_Model, Generic[ItemT]):
@@ -174,3 +224,32 @@ class OrderRef(_Model):
     status: str | None = None
     updated_at: AwareDatetime | None = None
     integrations: Integrations = Field(default_factory=Integrations)
+
+
+class NotificationInput(_Model):
+    """A message to the site's administrators (dashboard bell and e-mail digest)."""
+
+    title: str = Field(max_length=120)
+    message: str = Field(max_length=4000)
+    level: NotificationLevel
+    link: str | None = None
+    request_id: str | None = None
+
+
+class EventData(_Model):
+    """Order events carry ``order_id``; ``orders.export_requested`` carries the rest."""
+
+    order_id: int | None = None
+    order_ids: list[int] | None = Field(default=None, min_length=1, max_length=MAX_EXPORT_REQUEST)
+    request_id: str | None = None
+    requested_by: str | None = None
+
+
+class Event(_Model):
+    """A webhook body. ``site_id`` is on every event since 1.1 (the same as ``GET /site`` id)."""
+
+    id: str
+    type: EventType
+    created_at: AwareDatetime
+    site_id: str | None = None
+    data: EventData
