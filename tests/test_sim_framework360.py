@@ -325,3 +325,137 @@ def test_admin_surface(sim: Framework360Sim) -> None:
         time.sleep(0.3)
         assert admin.delete("/demo-traffic").status_code == 200
         assert len(sim.orders()) > 24
+
+
+# ---- 1.1: fulfillments, cancellations, refunds, "Send to TotalGest", notifications, batch status -----------
+
+
+def _open_order(sim: Framework360Sim, lines: int = 2) -> dict:
+    return sim.create_order(status="processing", lines=lines)
+
+
+def _parcel(tracking: str, **extra: object) -> dict:
+    return {"carrier": "Swiss Post", "tracking_number": tracking, "shipped_at": "2026-12-01T09:00:00+01:00", **extra}
+
+
+def test_fulfillments_partial_then_full_and_one_email_per_notified_parcel(api: httpx.Client,
+                                                                          sim: Framework360Sim) -> None:
+    order = _open_order(sim)
+    first_line, second_line = order["line_items"]
+    r = api.post(f"/orders/{order['id']}/fulfillments", json=_parcel(
+        "99.00.1", tracking_url="https://post.ch/t/99.00.1",
+        line_items=[{"line_item_id": first_line["id"], "quantity": first_line["quantity"]}]))
+    assert r.status_code == 201, r.text
+    assert r.json()["line_items"] == [{"line_item_id": first_line["id"], "quantity": first_line["quantity"]}]
+    shown = api.get(f"/orders/{order['id']}").json()
+    assert shown["fulfillment_status"] == "partial" and [f["tracking_number"] for f in shown["fulfillments"]] == ["99.00.1"]
+    silent = api.post(f"/orders/{order['id']}/fulfillments", json=_parcel("99.00.2", notify_customer=False))
+    assert silent.json()["line_items"] == [{"line_item_id": second_line["id"], "quantity": second_line["quantity"]}]
+    shown = api.get(f"/orders/{order['id']}").json()
+    assert shown["fulfillment_status"] == "fulfilled"
+    assert sim.emails_sent(order["id"]) == 1
+    nothing_left = api.post(f"/orders/{order['id']}/fulfillments", json=_parcel("99.00.3"))
+    assert nothing_left.status_code == 422 and nothing_left.json()["error"] == "validation_error"
+
+
+def test_fulfillment_tracking_is_not_unique_and_errors_are_named(api: httpx.Client, sim: Framework360Sim) -> None:
+    order = _open_order(sim, lines=1)
+    line = order["line_items"][0]
+    one = [{"line_item_id": line["id"], "quantity": 1}]
+    if line["quantity"] < 2:
+        sim.patch_order(order["id"], lambda o: o["line_items"][0].update(quantity=2))
+    for _ in range(2):  # the site keeps both, and e-mails twice
+        assert api.post(f"/orders/{order['id']}/fulfillments", json=_parcel("SAME", line_items=one)).status_code == 201
+    assert sim.emails_sent(order["id"]) == 2
+    too_many = api.post(f"/orders/{order['id']}/fulfillments", json=_parcel("X", line_items=one))
+    assert too_many.status_code == 422 and "left to ship" in too_many.json()["message"]
+    unknown = api.post(f"/orders/{order['id']}/fulfillments",
+                       json=_parcel("X", line_items=[{"line_item_id": 1, "quantity": 1}]))
+    assert unknown.status_code == 422 and "unknown line item" in unknown.json()["message"]
+    cancelled = sim.cancel_order(_open_order(sim)["id"])
+    refused = api.post(f"/orders/{cancelled['id']}/fulfillments", json=_parcel("X"))
+    assert refused.status_code == 422 and "cancelled" in refused.json()["message"]
+    assert api.post("/orders/999/fulfillments", json=_parcel("X")).status_code == 404
+    sim.set_module_active(False)
+    assert api.post(f"/orders/{order['id']}/fulfillments", json=_parcel("X")).json()["error"] == "module_inactive"
+
+
+def test_cancel_refund_and_export_request_events_carry_the_site_id(api: httpx.Client,
+                                                                   sim: Framework360Sim) -> None:
+    receiver = _Receiver()
+    with ServerThread(receiver.app) as hook_server:
+        r = api.post("/webhooks", json={"url": f"{hook_server.url}/hook", "secret": DEMO_F360_WEBHOOK_SECRET,
+                                        "events": ["order.cancelled", "order.refunded", "orders.export_requested"]})
+        assert r.status_code == 201
+        order = _open_order(sim)
+        sim.cancel_order(order["id"])
+        sim.cancel_order(order["id"])  # already cancelled: no second event
+        paid = sim.create_order(status="completed", lines=2)  # order.completed: not subscribed
+        line = paid["line_items"][0]
+        partial = sim.refund_order(paid["id"], line_items=[{"line_item_id": line["id"], "quantity": 1}])
+        goodwill = sim.refund_order(paid["id"], amount="5.00", reason="late delivery")
+        rest = sim.refund_order(paid["id"])
+        request = sim.request_export([paid["id"], order["id"]], requested_by="Anna Admin")
+        calls = receiver.wait(5)
+    events = [json.loads(body) for body, sig in calls]
+    assert all(_verify(body, sig) for body, sig in calls)
+    assert [e["type"] for e in events] == ["order.cancelled", "order.refunded", "order.refunded",
+                                           "order.refunded", "orders.export_requested"]
+    assert {e["site_id"] for e in events} == {api.get("/site").json()["id"]} == {"site-velo-demo"}
+    assert events[-1]["data"] == {"order_ids": [paid["id"], order["id"]], "request_id": request["request_id"],
+                                  "requested_by": "Anna Admin"}
+    per_unit = Decimal(line["total"]) / line["quantity"]
+    assert Decimal(partial["amount"]) == per_unit.quantize(Decimal("0.01")) and partial["restock"] is True
+    assert goodwill["line_items"] == [] and goodwill["restock"] is False and goodwill["amount"] == "5.00"
+    refunded = api.get(f"/orders/{paid['id']}").json()
+    assert refunded["status"] == "refunded" and [r["id"] for r in refunded["refunds"]] == [
+        partial["id"], goodwill["id"], rest["id"]]
+    assert sum(Decimal(r["amount"]) for r in refunded["refunds"]) == Decimal(paid["total"])
+    assert api.get(f"/orders/{order['id']}").json()["status"] == "cancelled"
+    with pytest.raises(ValueError):
+        sim.refund_order(paid["id"], amount="0.01")  # nothing left
+    with pytest.raises(ValueError):
+        sim.request_export(list(range(1, 502)))
+
+
+def test_notifications_are_listed_on_the_admin_surface(api: httpx.Client, sim: Framework360Sim) -> None:
+    r = api.post("/notifications", json={"title": "3 orders sent to TotalGest", "message": "F360-1\nF360-2",
+                                         "level": "info", "request_id": "req_1"})
+    assert r.status_code == 201 and r.json() == {"id": 1}
+    assert api.post("/notifications", json={"title": "x" * 121, "message": "", "level": "info"}).status_code == 400
+    assert api.post("/notifications", json={"title": "t", "message": "m", "level": "fatal"}).status_code == 400
+    sim.set_module_active(False)  # not an /orders or /products route
+    assert api.post("/notifications", json={"title": "t", "message": "m", "level": "error"}).status_code == 201
+    [first, second] = sim.notifications()
+    assert (first["message"], first["request_id"], second["level"]) == ("F360-1\nF360-2", "req_1", "error")
+
+
+def test_batch_items_carry_the_status_column(api: httpx.Client, sim: Framework360Sim) -> None:
+    status = {"status": "linked", "remote_id": "ART-1", "synced_at": "2026-12-01T09:00:00+00:00"}
+    body = api.post("/products/batch", json={"create": [
+        _product("S-1", integrations={"totalgest": status}), _product("S-2"),
+        _product("S-3", integrations={"totalgest": {"status": "bogus"}})]}).json()
+    assert body["create"][2]["error"]["error"] == "validation_error" and sim.product_by_sku("S-3") is None
+    assert sim.product_by_sku("S-1")["integrations"]["totalgest"] == status | {"message": None}
+    assert sim.product_by_sku("S-2")["integrations"]["totalgest"]["status"] == "not_linked"
+    api.post("/products/batch", json={"update": [{"id": body["create"][1]["id"], "integrations": {
+        "totalgest": {"status": "error", "message": "no price"}}}]}).raise_for_status()
+    assert sim.product_by_sku("S-2")["integrations"]["totalgest"]["message"] == "no price"
+    stats = sim.stats()
+    assert stats["batch_integration_sets"] == 2 and stats["product_integration_puts"] == 0
+
+
+def test_faults_apply_to_the_new_routes_and_a_lost_answer_keeps_the_parcel(api: httpx.Client,
+                                                                            sim: Framework360Sim) -> None:
+    order = _open_order(sim)
+    sim.set_faults(rate_limit_burst=1)
+    assert api.post("/notifications", json={"title": "t", "message": "m", "level": "info"}).status_code == 429
+    sim.set_faults(error_rate=1.0)
+    assert api.post(f"/orders/{order['id']}/fulfillments", json=_parcel("X")).status_code in (500, 503)
+    assert api.get(f"/orders/{order['id']}").status_code in (500, 503)
+    sim.set_faults(error_after_commit_rate=1.0)
+    lost = api.post(f"/orders/{order['id']}/fulfillments", json=_parcel("LOST"))
+    assert lost.status_code == 500
+    sim.set_faults()
+    shown = api.get(f"/orders/{order['id']}").json()
+    assert [f["tracking_number"] for f in shown["fulfillments"]] == ["LOST"] and sim.emails_sent(order["id"]) == 1

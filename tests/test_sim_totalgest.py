@@ -280,3 +280,134 @@ def test_timeout_fault_delays_but_answers(sim: TotalGestSim, http: httpx.Client)
         http.get(SHOP, timeout=0.1)
     res = http.get(SHOP, timeout=5)
     assert res.status_code == 200 and res.elapsed.total_seconds() >= 0.3
+
+
+# ---- 1.1: status, invoice, shipments, order changes, cancellation, credit notes ------------------------------
+
+
+def _placed(sim: TotalGestSim, http: httpx.Client, ref: str = "F360-10042") -> dict[str, Any]:
+    res = http.post(f"{SHOP}/orders", json=_order(sim, _customer(http), external_ref=ref))
+    assert res.status_code == 201, res.text
+    return res.json()
+
+
+def test_order_lifecycle_open_invoiced_partly_then_fully_shipped(sim: TotalGestSim, base: str,
+                                                                 http: httpx.Client) -> None:
+    order = _placed(sim, http)
+    assert (order["status"], order["invoice_number"], order["shipments"]) == ("open", None, [])
+    with httpx.Client(base_url=f"{base}/_admin") as admin:
+        first = admin.post(f"/orders/{order['id']}/ship", json={
+            "carrier": "Swiss Post", "tracking_number": "99.00.1", "tracking_url": "https://post.ch/t/99.00.1",
+            "lines": [{"article_code": "ART-00001", "quantity": "1"}]})
+        assert first.status_code == 200, first.text
+        too_many = admin.post(f"/orders/{order['id']}/ship",
+                              json={"lines": [{"article_code": "ART-00001", "quantity": "2"}]})
+        assert too_many.status_code == 400 and "left to ship" in too_many.json()["message"]
+        admin.post(f"/orders/{order['id']}/ship", json={"carrier": "DPD", "tracking_number": "DPD-2"}).raise_for_status()
+    partly = first.json()
+    assert partly["status"] == "invoiced" and partly["invoice_number"].startswith("FA-")
+    now = http.get(f"{SHOP}/orders/{order['id']}").json()
+    assert now["status"] == "shipped" and now["invoice_number"] == partly["invoice_number"]
+    assert [(s["tracking_number"], s["lines"]) for s in now["shipments"]] == [
+        ("99.00.1", [{"article_code": "ART-00001", "quantity": "1"}]),
+        ("DPD-2", [{"article_code": "ART-00001", "quantity": "1"}, {"article_code": "ART-00002", "quantity": "1"}]),
+    ]
+    assert now["shipments"][0]["tracking_url"] == "https://post.ch/t/99.00.1"
+
+
+def test_order_changes_page_by_cursor_and_an_order_comes_back_after_each_change(sim: TotalGestSim, http: httpx.Client) -> None:
+    orders = [_placed(sim, http, ref=f"F360-{i}") for i in range(5)]
+    since = http.get(f"{SHOP}/orders/{orders[-1]['id']}").json()["updated_at"]
+    sim.invoice_order(orders[1]["id"])
+    sim.ship_order(orders[3]["id"])
+    sim.invoice_order(orders[1]["id"])  # already invoiced: no change
+    everything = _all(http, f"{SHOP}/order-changes", limit=2)
+    assert [o["id"] for o in everything] == [1, 3, 5, 2, 4]  # each order once, at its latest change
+    keys = [(o["updated_at"], o["id"]) for o in everything]
+    assert keys == sorted(keys)
+    recent = _all(http, f"{SHOP}/order-changes", updated_since=since)  # inclusive
+    assert [(o["id"], o["status"]) for o in recent] == [(5, "open"), (2, "invoiced"), (4, "shipped")]
+    sim.ship_order(orders[1]["id"])
+    after = _all(http, f"{SHOP}/order-changes", updated_since=everything[-1]["updated_at"])
+    assert [(o["id"], o["status"]) for o in after] == [(4, "shipped"), (2, "shipped")]  # 2 again, changed
+    assert http.get(f"{SHOP}/order-changes", params={"cursor": "garbage"}).status_code == 400
+    assert http.get(f"{SHOP}/order-changes", params={"limit": 501}).status_code == 400
+
+
+def test_cancel_open_order_is_idempotent_and_invoiced_is_not_cancellable(sim: TotalGestSim,
+                                                                          http: httpx.Client) -> None:
+    open_order, invoiced = _placed(sim, http, "F360-1"), _placed(sim, http, "F360-2")
+    sim.invoice_order(invoiced["id"])
+    for _ in range(2):
+        res = http.post(f"{SHOP}/orders/{open_order['id']}/cancel", json={"reason": "customer changed mind"})
+        assert res.status_code == 200 and res.json()["status"] == "cancelled"
+    assert sim.cancel_reason(open_order["id"]) == "customer changed mind"
+    refused = http.post(f"{SHOP}/orders/{invoiced['id']}/cancel", json={"reason": "late"})
+    assert refused.status_code == 409 and refused.json()["error"] == "not_cancellable"
+    assert http.get(f"{SHOP}/orders/{invoiced['id']}").json()["status"] == "invoiced"
+    missing = http.post(f"{SHOP}/orders/999/cancel", json={"reason": "x"})
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert http.post(f"{SHOP}/orders/{open_order['id']}/cancel", json={}).status_code == 400
+
+
+def _credit(order: dict[str, Any], ref: str, amount: str, *, code: str | None = "ART-00001",
+            restock: bool = False) -> dict[str, Any]:
+    return {"order_id": order["id"], "external_ref": ref, "reason": "return", "restock": restock,
+            "lines": [{"article_code": code, "quantity": "1", "amount_gross": amount, "vat_rate": "8.1"}],
+            "total_gross": amount}
+
+
+def test_credit_notes_up_to_what_is_left_found_by_ref_and_restocked(sim: TotalGestSim, base: str,
+                                                                     http: httpx.Client) -> None:
+    order = _placed(sim, http)
+    sim.ship_order(order["id"])
+    price = sim.article("ART-00001")["price_gross"]
+    stock_before = sim.sellable("ART-00001", ["MAIN"])
+    first = http.post(f"{SHOP}/credit-notes", json=_credit(order, "F360-10042-R1", price, restock=True))
+    assert first.status_code == 201, first.text
+    note = first.json()
+    assert note["number"].startswith("NC-") and note["external_ref"] == "F360-10042-R1"
+    assert sim.sellable("ART-00001", ["MAIN"]) == stock_before + 1
+    assert http.get(f"{SHOP}/credit-notes", params={"external_ref": "F360-10042-R1"}).json() == [note]
+    assert http.get(f"{SHOP}/credit-notes", params={"external_ref": "nope"}).json() == []
+    left = Decimal(order["total_gross"]) - Decimal(price)
+    over = http.post(f"{SHOP}/credit-notes",
+                     json=_credit(order, "F360-10042-R2", str(left + Decimal("0.01")), code=None))
+    assert over.status_code == 422 and over.json()["error"] == "validation_error"
+    assert [d["field"] for d in over.json()["details"]] == ["total_gross"]
+    assert str(left) in over.json()["details"][0]["message"]
+    rest = http.post(f"{SHOP}/credit-notes", json=_credit(order, "F360-10042-R2", str(left), code=None))
+    assert rest.status_code == 201, rest.text
+    again = http.post(f"{SHOP}/credit-notes", json=_credit(order, "F360-10042-R2", str(left), code=None))
+    assert again.status_code == 422  # nothing left; a duplicate ref alone is not refused, the amount is
+    bad_sum = _credit(order, "X", "1.00") | {"total_gross": "2.00"}
+    assert http.post(f"{SHOP}/credit-notes", json=bad_sum).status_code == 422
+    unknown = http.post(f"{SHOP}/credit-notes", json=_credit(order | {"id": 999}, "X", "1.00"))
+    assert unknown.status_code == 404
+    with httpx.Client(base_url=f"{base}/_admin") as admin:
+        assert [n["external_ref"] for n in admin.get("/credit-notes").json()] == ["F360-10042-R1", "F360-10042-R2"]
+
+
+def test_external_ref_of_credit_notes_is_not_unique(sim: TotalGestSim, http: httpx.Client) -> None:
+    order = _placed(sim, http)
+    for _ in range(2):
+        assert http.post(f"{SHOP}/credit-notes", json=_credit(order, "F360-10042-R1", "1.00")).status_code == 201
+    assert len(http.get(f"{SHOP}/credit-notes", params={"external_ref": "F360-10042-R1"}).json()) == 2
+
+
+def test_faults_apply_to_the_new_routes_and_lost_acknowledgements_keep_the_effect(sim: TotalGestSim,
+                                                                                   http: httpx.Client) -> None:
+    order = _placed(sim, http)
+    sim.set_faults(rate_limit_burst=1)
+    assert http.get(f"{SHOP}/order-changes").status_code == 429
+    sim.set_faults(error_rate=1.0)
+    assert http.get(f"{SHOP}/credit-notes", params={"external_ref": "x"}).status_code in (500, 503)
+    sim.set_faults(error_after_commit_rate=1.0)
+    assert http.post(f"{SHOP}/credit-notes", json=_credit(order, "R1", "1.00")).status_code == 500
+    assert http.post(f"{SHOP}/orders/{order['id']}/cancel", json={"reason": "x"}).status_code == 500
+    sim.set_faults()
+    assert [n["external_ref"] for n in sim.credit_notes()] == ["R1"]
+    assert http.get(f"{SHOP}/orders/{order['id']}").json()["status"] == "cancelled"
+    stats = sim.stats()["by_route"]
+    assert stats["POST /shops/{shop_id}/orders/{order_id}/cancel"] == 1
+    assert stats["GET /shops/{shop_id}/order-changes"] == 1

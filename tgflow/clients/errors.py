@@ -63,6 +63,10 @@ class ConflictError(PermanentError):
     """409, e.g. Framework360's E-commerce module is inactive."""
 
 
+class NotCancellableError(ConflictError):
+    """TotalGest 409 ``not_cancellable``: the order is invoiced or shipped; issue a credit note instead."""
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
@@ -92,6 +96,8 @@ def error_from_response(api: str, response: httpx.Response) -> ApiError:
     kind: type[ApiError] = PermanentError
     if status >= 500 or status == 408:
         kind = TransientError
+    elif (status, code) in _BY_STATUS_AND_CODE:
+        kind = _BY_STATUS_AND_CODE[(status, code)]
     elif status in _BY_STATUS:
         kind = _BY_STATUS[status]
     return kind(api=api, message=message, status=status, code=code, details=details)
@@ -99,6 +105,7 @@ def error_from_response(api: str, response: httpx.Response) -> ApiError:
 
 _BY_STATUS: dict[int, type[ApiError]] = {422: ValidationError, 401: AuthError, 403: AuthError, 404: NotFoundError,
                                          409: ConflictError}
+_BY_STATUS_AND_CODE: dict[tuple[int, str], type[ApiError]] = {(409, "not_cancellable"): NotCancellableError}
 
 
 def error_from_transport(api: str, exc: httpx.HTTPError) -> TransientError:

@@ -1,8 +1,9 @@
-"""TotalGest ERP API client (contract: totalgest.openapi.yaml).
+"""TotalGest ERP API client (contract: totalgest.openapi.yaml, version 1.1).
 
 Logs in with the shop/owner/user credentials, caches the bearer token and logs
 in again once when the server says ``token_expired``. It never retries
-anything else: Temporal does.
+anything else: Temporal does. The wire models live in
+:mod:`tgflow.clients.totalgest_models` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -10,130 +11,66 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import httpx
-from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from tgflow.clients._http import json_body, parse, send
 from tgflow.clients.errors import AuthError
+from tgflow.clients.totalgest_models import (
+    Address,
+    Article,
+    CreditNote,
+    CreditNoteInput,
+    CreditNoteLine,
+    Customer,
+    CustomerInput,
+    ListOf,
+    Order,
+    OrderInput,
+    OrderLine,
+    OrderStatus,
+    Page,
+    PaymentMethod,
+    Shipment,
+    ShipmentLine,
+    Shop,
+    StockLevel,
+    VatCode,
+)
 from tgflow.config import TotalGestSettings
 
+__all__ = [
+    "API",
+    "TotalGestClient",
+    "Address",
+    "Article",
+    "CreditNote",
+    "CreditNoteInput",
+    "CreditNoteLine",
+    "Customer",
+    "CustomerInput",
+    "ListOf",
+    "Order",
+    "OrderInput",
+    "OrderLine",
+    "OrderStatus",
+    "Page",
+    "PaymentMethod",
+    "Shipment",
+    "ShipmentLine",
+    "Shop",
+    "StockLevel",
+    "VatCode",
+]
+
 API = "TotalGest"
-ItemT = TypeVar("ItemT")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class Shop(_Model):
-    id: str
-    name: str
-    currency: str
-
-
-class Article(_Model):
-    """Master data as TotalGest sends it; prices stay raw strings because the
-    server does not validate them and the mapping must name what is wrong."""
-
-    id: int
-    code: str | None = None
-    ean: str | None = None
-    name: str | None = None
-    description: str | None = None
-    short_description: str | None = None
-    price_gross: str | None = None
-    vat_code: str | None = None
-    vat_rate: str | None = None
-    currency: str | None = None
-    unit: str | None = None
-    weight_kg: str | None = None
-    active: bool = True
-    updated_at: AwareDatetime
-
-
-class StockLevel(_Model):
-    article_id: int
-    article_code: str | None = None
-    warehouse_id: str
-    available: str
-    updated_at: AwareDatetime
-
-
-class Page(_Model, Generic[ItemT]):
-    items: list[ItemT]
-    next_cursor: str | None = None
-
-
-class VatCode(_Model):
-    code: str
-    rate: Decimal
-    label: str | None = None
-
-
-class PaymentMethod(_Model):
-    code: str
-    label: str
-
-
-class Address(_Model):
-    name: str
-    company: str | None = None
-    street: str
-    zip: str
-    city: str
-    country: str
-    phone: str | None = None
-
-
-class CustomerInput(_Model):
-    email: str
-    vat_number: str | None = None
-    billing: Address
-    shipping: Address | None = None
-
-
-class Customer(CustomerInput):
-    id: int
-
-
-class OrderLine(_Model):
-    article_code: str
-    description: str | None = None
-    quantity: Decimal
-    unit_price_gross: Decimal
-    discount_gross: Decimal = Decimal("0")
-    vat_rate: Decimal
-
-
-class OrderInput(_Model):
-    external_ref: str
-    order_date: AwareDatetime
-    customer_id: int
-    currency: str
-    payment_method: str
-    billing: Address
-    shipping: Address
-    lines: list[OrderLine]
-    shipping_gross: Decimal = Decimal("0")
-    total_gross: Decimal
-    notes: str | None = None
-
-
-class Order(OrderInput):
-    id: int
-    number: str
-    created_at: AwareDatetime
 
 
 _articles_page = Page[Article]
 _stock_page = Page[StockLevel]
-
-
-class _ListOf(_Model, Generic[ItemT]):
-    items: list[ItemT]
+_orders_page = Page[Order]
+_ListOf = ListOf
 
 
 def _iso(value: datetime) -> str:
@@ -301,6 +238,48 @@ class TotalGestClient:
 
     async def get_order(self, order_id: int) -> Order:
         return parse(API, Order, await self._call("GET", self._shop(f"/orders/{order_id}")), "order")
+
+    # -- the order's life after registration (1.1) -------------------------------------
+
+    async def list_order_changes(
+        self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 500
+    ) -> Page[Order]:
+        """Orders whose status, invoice number or shipments changed, oldest change first."""
+        data = await self._call("GET", self._shop("/order-changes"),
+                                params=_page_params(updated_since, cursor, limit))
+        return parse(API, _orders_page, data, "order changes page")
+
+    async def iter_order_changes(
+        self, *, updated_since: datetime | None = None, cursor: str | None = None, limit: int = 500
+    ) -> AsyncIterator[Page[Order]]:
+        """Stream pages of changed orders to the end; each page's ``next_cursor`` is a resume point.
+        An order appears again each time it changes: the last appearance is its current state."""
+        while True:
+            page = await self.list_order_changes(updated_since=updated_since, cursor=cursor, limit=limit)
+            yield page
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+    async def cancel_order(self, order_id: int, reason: str) -> Order:
+        """Cancel an order that is still open (safe to repeat: a cancelled order comes back unchanged).
+
+        Raises ``NotCancellableError`` once the order is invoiced or shipped: credit it instead.
+        """
+        data = await self._call("POST", self._shop(f"/orders/{order_id}/cancel"), json={"reason": reason})
+        return parse(API, Order, data, "cancelled order")
+
+    async def find_credit_notes(self, external_ref: str) -> list[CreditNote]:
+        """Credit notes carrying this reference; the server does not keep it unique, so look before creating."""
+        data = await self._call("GET", self._shop("/credit-notes"), params={"external_ref": external_ref})
+        return parse(API, _ListOf[CreditNote], {"items": data}, "credit notes").items
+
+    async def create_credit_note(self, credit_note: CreditNoteInput) -> CreditNote:
+        """Credit (part of) an order. A total above what the order has left to credit is a
+        ``ValidationError`` whose details name ``total_gross``."""
+        data = await self._call("POST", self._shop("/credit-notes"),
+                                json=credit_note.model_dump(mode="json"))
+        return parse(API, CreditNote, data, "created credit note")
 
 
 def _page_params(updated_since: datetime | None, cursor: str | None, limit: int) -> dict[str, str]:

@@ -46,12 +46,18 @@ from tgflow.sim._wire import ts as _ts
 CENT = Decimal("0.01")
 ORDER_STATUSES = ("pending", "processing", "completed", "cancelled", "refunded")
 INTEGRATION_STATUSES = ("linked", "not_linked", "pending", "error")
-EVENT_TYPES = ("order.completed", "order.updated")
+EVENT_TYPES = ("order.completed", "order.updated", "order.cancelled", "order.refunded", "orders.export_requested")
+NOTIFICATION_LEVELS = ("info", "warning", "error")
+MAX_EXPORT_REQUEST = 500
+SITE_ID = "site-velo-demo"
 PROBLEMS = ("unknown_sku", "bad_payment", "bad_total", "no_sku")
 MAX_BATCH = 100
 MAX_DELIVERY_ATTEMPTS = 3
 _DECIMAL_RE = re.compile(r"^\d+(\.\d+)?$")
-_FAULT_KEYS = {"error_rate", "timeout_rate", "timeout_seconds", "rate_limit_burst", "retry_after_seconds", "slow_ms"}
+_FAULT_KEYS = {"error_rate", "timeout_rate", "timeout_seconds", "rate_limit_burst", "retry_after_seconds", "slow_ms",
+               "error_after_commit_rate"}
+#: Routes whose answer the ``error_after_commit_rate`` fault loses after the effect is stored (1.1 routes).
+_COMMIT_ROUTES = {"POST /orders/{order_id}/fulfillments", "POST /notifications"}
 
 PAYMENT_METHODS = {
     "stripe": "Credit card (Stripe)",
@@ -122,8 +128,9 @@ class Framework360Sim:
     """In-memory Framework360 site: products, seeded orders, webhooks, faults and stats."""
 
     def __init__(self, *, orders: int = 20, seed: int = 1, api_key: str = DEMO_F360_API_KEY,
-                 ecommerce_active: bool = True, sku_pool: list[str] | None = None) -> None:
+                 ecommerce_active: bool = True, sku_pool: list[str] | None = None, site_id: str = SITE_ID) -> None:
         self.api_key = api_key
+        self.site_id = site_id
         self.seed = seed
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -156,6 +163,9 @@ class Framework360Sim:
         self._closing = False
         self._demo_thread: threading.Thread | None = None
         self._demo_stop = threading.Event()
+        # 1.1: admin notifications, customer e-mails sent per order (one per notified fulfillment)
+        self._notifications: list[dict[str, Any]] = []
+        self._emails: Counter[int] = Counter()
         self._seed_orders(orders)
 
     # ---- seeding -------------------------------------------------------------------------------------------
@@ -281,6 +291,9 @@ class Framework360Sim:
             "total": _money(total),
             "customer_note": rng.choice([None, None, None, None, "Bitte beim Nachbarn abgeben.", "Merci!"]),
             "integrations": {"totalgest": _not_linked()},
+            "fulfillment_status": "unfulfilled",
+            "fulfillments": [],
+            "refunds": [],
         }
 
     def _store_order(self, order: dict[str, Any], updated: datetime) -> None:
@@ -377,6 +390,192 @@ class Framework360Sim:
             self._order_updated[order_id] = now
             return copy.deepcopy(order)
 
+    # ---- 1.1: fulfillments, cancellations, refunds, "Send to TotalGest", notifications ---------------------
+
+    def emails_sent(self, order_id: int) -> int:
+        """Shipping e-mails the site "sent" the customer of this order (one per notified fulfillment)."""
+        with self._lock:
+            return self._emails[order_id]
+
+    def notifications(self) -> list[dict]:
+        """Notifications shown to the administrators, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._notifications)
+
+    def cancel_order(self, order_id: int, reason: str | None = None) -> dict:
+        """A person cancels the order in the back office: status ``cancelled``, event ``order.cancelled``.
+        Cancelling a cancelled order changes nothing and sends nothing."""
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None:
+                raise KeyError(order_id)
+            if order["status"] != "cancelled":
+                order["status"] = "cancelled"
+                self._touch(order)
+                self._emit("order.cancelled", order_id)
+            return copy.deepcopy(order)
+
+    def refund_order(self, order_id: int, *, line_items: list[dict[str, Any]] | None = None,
+                     amount: str | None = None, reason: str | None = None, restock: bool | None = None) -> dict:
+        """A person refunds in the back office; event ``order.refunded``. No ``line_items`` and no
+        ``amount``: everything left (lines and shipping). ``line_items`` ``[{"line_item_id", "quantity"}]``
+        (amount per line pro rata of its total unless given as ``"amount"``): those goods. ``amount`` only
+        (``line_items`` empty): money only, e.g. goodwill or shipping. The order's status becomes
+        ``refunded`` once everything is refunded. Returns the refund."""
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None:
+                raise KeyError(order_id)
+            refunded = sum((Decimal(r["amount"]) for r in order["refunds"]), Decimal(0))
+            left = Decimal(order["total"]) - refunded
+            by_id = {li["id"]: li for li in order["line_items"]}
+            done: Counter[int] = Counter()
+            for r in order["refunds"]:
+                for rl in r["line_items"]:
+                    done[rl["line_item_id"]] += rl["quantity"]
+            lines: list[dict[str, Any]] = []
+            if line_items is None and amount is None:
+                lines = [{"line_item_id": li["id"], "quantity": li["quantity"] - done[li["id"]]}
+                         for li in order["line_items"] if li["quantity"] > done[li["id"]]]
+                total = left
+            else:
+                for raw in line_items or []:
+                    li = by_id.get(int(raw["line_item_id"]))
+                    if li is None:
+                        raise ValueError(f"order {order_id} has no line item {raw['line_item_id']}")
+                    qty = int(raw["quantity"])
+                    if not 0 < qty <= li["quantity"] - done[li["id"]]:
+                        raise ValueError(f"line item {li['id']}: {qty} is more than the "
+                                         f"{li['quantity'] - done[li['id']]} left to refund")
+                    lines.append({"line_item_id": li["id"], "quantity": qty, "amount": raw.get("amount")})
+                line_sum = Decimal(0)
+                for line in lines:
+                    li = by_id[line["line_item_id"]]
+                    if line["amount"] is None:
+                        line["amount"] = _money(Decimal(li["total"]) * line["quantity"] / li["quantity"])
+                    line["amount"] = _money(Decimal(str(line["amount"])))
+                    line_sum += Decimal(line["amount"])
+                total = Decimal(str(amount)) if amount is not None else line_sum
+            if total <= 0 or total > left:
+                raise ValueError(f"refund of {_money(total)} is not within 0.01..{_money(left)} left to refund")
+            if line_items is None and amount is None:
+                # a full refund: the lines' own totals; whatever is left over (shipping) stays on the refund only
+                for line in lines:
+                    li = by_id[line["line_item_id"]]
+                    line["amount"] = _money(Decimal(li["total"]) * line["quantity"] / li["quantity"])
+            now = self._tick()
+            refund = {"id": sum(len(o["refunds"]) for o in self._orders.values()) + 1, "amount": _money(total),
+                      "reason": reason, "created_at": _ts(now),
+                      "restock": bool(lines) if restock is None else bool(restock), "line_items": lines}
+            order["refunds"].append(refund)
+            if total == left:
+                order["status"] = "refunded"
+            self._touch(order, now)
+            self._emit("order.refunded", order_id)
+            return copy.deepcopy(refund)
+
+    def request_export(self, order_ids: list[int], requested_by: str = "Demo Admin",
+                       request_id: str | None = None) -> dict:
+        """A person selects orders in the order list and chooses "Send to TotalGest":
+        event ``orders.export_requested``. Returns ``{"request_id", "event_id"}``."""
+        if not isinstance(order_ids, list) or not 1 <= len(order_ids) <= MAX_EXPORT_REQUEST \
+                or any(isinstance(i, bool) or not isinstance(i, int) for i in order_ids):
+            raise ValueError(f"order_ids must be a list of 1 to {MAX_EXPORT_REQUEST} order ids")
+        with self._lock:
+            rid = request_id or f"req_{secrets.token_hex(8)}"
+            event_id = self._emit_event("orders.export_requested",
+                                        {"order_ids": list(order_ids), "request_id": rid,
+                                         "requested_by": requested_by})
+            return {"request_id": rid, "event_id": event_id}
+
+    def _touch(self, order: dict[str, Any], now: datetime | None = None) -> None:
+        now = now or self._tick()
+        order["updated_at"] = _ts(now)
+        self._order_updated[order["id"]] = now
+
+    def _fulfil(self, order_id: int, body: Any) -> dict[str, Any]:
+        """POST /orders/{id}/fulfillments; raises _BadRequest(422 validation_error) for what the contract names."""
+        def invalid(message: str) -> _BadRequest:
+            return _BadRequest(message, 422, "validation_error")
+
+        if not isinstance(body, dict):
+            raise invalid("body must be a FulfillmentInput object")
+        for key in ("carrier", "tracking_number"):
+            if not isinstance(body.get(key), str) or not body[key].strip():
+                raise invalid(f"{key} is required (a non-empty string)")
+        if _parse_dt(body.get("shipped_at")) is None:
+            raise invalid("shipped_at is required (RFC 3339 with offset)")
+        if body.get("tracking_url") is not None and not isinstance(body["tracking_url"], str):
+            raise invalid("tracking_url must be a string or null")
+        notify = body.get("notify_customer", True)
+        if not isinstance(notify, bool):
+            raise invalid("notify_customer must be a boolean")
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None:
+                raise _BadRequest("no such order", 404, "not_found")
+            if order["status"] == "cancelled":
+                raise invalid(f"order {order['number']} is cancelled")
+            shipped: Counter[int] = Counter()
+            for f in order["fulfillments"]:
+                for fl in f["line_items"]:
+                    shipped[fl["line_item_id"]] += fl["quantity"]
+            left = {li["id"]: li["quantity"] - shipped[li["id"]] for li in order["line_items"]}
+            raw_lines = body.get("line_items")
+            if raw_lines is None:
+                lines = [{"line_item_id": i, "quantity": q} for i, q in left.items() if q > 0]
+                if not lines:
+                    raise invalid(f"order {order['number']} has nothing left to ship")
+            else:
+                if not isinstance(raw_lines, list) or not raw_lines:
+                    raise invalid("line_items must be a non-empty list or omitted")
+                want: Counter[int] = Counter()
+                for i, line in enumerate(raw_lines):
+                    lid, qty = (line.get("line_item_id"), line.get("quantity")) if isinstance(line, dict) else (None, None)
+                    if isinstance(lid, bool) or not isinstance(lid, int) or lid not in left:
+                        raise invalid(f"line_items[{i}]: unknown line item {lid!r}")
+                    if isinstance(qty, bool) or not isinstance(qty, int) or qty < 1:
+                        raise invalid(f"line_items[{i}].quantity must be a positive integer")
+                    want[lid] += qty
+                for lid, qty in want.items():
+                    if qty > left[lid]:
+                        raise invalid(f"line item {lid}: {qty} is more than the {left[lid]} left to ship")
+                lines = [{"line_item_id": lid, "quantity": qty} for lid, qty in want.items()]
+            now = self._tick()
+            fulfillment = {"id": sum(len(o["fulfillments"]) for o in self._orders.values()) + 1,
+                           "carrier": body["carrier"], "tracking_number": body["tracking_number"],
+                           "tracking_url": body.get("tracking_url"), "shipped_at": body["shipped_at"],
+                           "notify_customer": notify, "line_items": lines, "created_at": _ts(now)}
+            order["fulfillments"].append(fulfillment)
+            for line in lines:
+                shipped[line["line_item_id"]] += line["quantity"]
+            complete = all(shipped[li["id"]] >= li["quantity"] for li in order["line_items"])
+            order["fulfillment_status"] = "fulfilled" if complete else "partial"
+            self._touch(order, now)
+            if notify:
+                self._emails[order_id] += 1
+                self._stats["customer_emails"] += 1
+            return copy.deepcopy(fulfillment)
+
+    def _notify(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise _BadRequest("body must be an object with title, message and level")
+        title, message, level = body.get("title"), body.get("message"), body.get("level")
+        if not isinstance(title, str) or not title.strip() or len(title) > 120:
+            raise _BadRequest("title is required, at most 120 characters")
+        if not isinstance(message, str) or len(message) > 4000:
+            raise _BadRequest("message is required, at most 4000 characters")
+        if level not in NOTIFICATION_LEVELS:
+            raise _BadRequest(f"level must be one of {', '.join(NOTIFICATION_LEVELS)}")
+        for key in ("link", "request_id"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise _BadRequest(f"{key} must be a string or null")
+        with self._lock:
+            note = {"id": len(self._notifications) + 1, "title": title, "message": message, "level": level,
+                    "link": body.get("link"), "request_id": body.get("request_id"), "created_at": _ts(_now())}
+            self._notifications.append(note)
+            return {"id": note["id"]}
+
     def set_module_active(self, active: bool) -> None:
         with self._lock:
             self._module_active = bool(active)
@@ -431,7 +630,8 @@ class Framework360Sim:
     def _empty_stats() -> dict[str, Any]:
         return {"total": 0, "by_route": Counter(), "by_status": Counter(), "batch_calls": 0, "products_created": 0,
                 "products_updated": 0, "product_integration_puts": 0, "order_integration_puts": 0,
-                "webhook_deliveries": 0, "webhook_failures": 0, "webhook_given_up": 0}
+                "webhook_deliveries": 0, "webhook_failures": 0, "webhook_given_up": 0,
+                "batch_integration_sets": 0, "customer_emails": 0}
 
     def stats(self) -> dict:
         """Counters since the last reset. webhook_failures counts failed attempts; webhook_given_up, events lost."""
@@ -454,11 +654,16 @@ class Framework360Sim:
             return sub_id
 
     def _emit(self, event_type: str, order_id: int) -> None:
-        """Queue an event to each matching subscription (caller holds the lock)."""
+        """Queue an order event to each matching subscription (caller holds the lock)."""
+        self._emit_event(event_type, {"order_id": order_id})
+
+    def _emit_event(self, event_type: str, data: dict[str, Any]) -> str | None:
+        """Queue an event (``site_id`` on it, as since 1.1) to each matching subscription; its id, or
+        None when webhooks are off (caller holds the lock)."""
         if not self._hooks_enabled:
-            return
+            return None
         event = {"id": f"evt_{secrets.token_hex(12)}", "type": event_type, "created_at": _ts(_now()),
-                 "data": {"order_id": order_id}}
+                 "site_id": self.site_id, "data": data}
         body = json.dumps(event, separators=(",", ":")).encode()
         for sub in self._subscriptions.values():
             if event_type not in sub["events"] or self._hook_rng.random() < self._drop_rate:
@@ -466,6 +671,7 @@ class Framework360Sim:
             self._enqueue(_Delivery(sub["url"], sub["secret"], body), 0.0)
             if self._hook_rng.random() < self._duplicate_rate:
                 self._enqueue(_Delivery(sub["url"], sub["secret"], body), self._hook_rng.uniform(0.05, 0.3))
+        return str(event["id"])
 
     def _enqueue(self, delivery: _Delivery, delay: float) -> None:
         with self._queue_cv:
@@ -522,6 +728,11 @@ class Framework360Sim:
             if f.get("slow_ms"):
                 return ("slow", f["slow_ms"] / 1000)
             return None
+
+    def _lose_response(self) -> bool:
+        with self._lock:
+            rate = self._faults.get("error_after_commit_rate", 0.0)
+            return bool(rate) and self._fault_rng.random() < rate
 
     def _count(self, route: str, status: int) -> None:
         with self._lock:
@@ -631,6 +842,27 @@ class Framework360Sim:
             out["status"] = item["status"]
         return out
 
+    @staticmethod
+    def _batch_integration_status(item: dict[str, Any]) -> dict[str, Any] | None:
+        """1.1: a batch item's optional ``integrations.totalgest`` (validated before anything is stored)."""
+        integrations = item.get("integrations")
+        if integrations is None:
+            return None
+        if not isinstance(integrations, dict):
+            raise _ItemError("validation_error", "integrations must be an object")
+        if integrations.get("totalgest") is None:
+            return None
+        try:
+            return _integration_input(integrations["totalgest"])
+        except _BadRequest as exc:
+            raise _ItemError("validation_error", f"integrations.totalgest: {exc.message}") from None
+
+    def _batch_integration(self, product: dict[str, Any], item: dict[str, Any]) -> None:
+        status = self._batch_integration_status(item)
+        if status is not None:
+            product["integrations"] = {"totalgest": status}
+            self._stats["batch_integration_sets"] += 1
+
     def _check_rejected(self, sku: str) -> None:
         if sku in self._rejected:
             raise _ItemError("validation_error", self._rejected[sku])
@@ -639,6 +871,7 @@ class Framework360Sim:
         if not isinstance(item, dict):
             raise _ItemError("validation_error", "item must be an object")
         fields = self._clean_fields(item, partial=False)
+        self._batch_integration_status(item)
         self._check_rejected(fields["sku"])
         if fields["sku"] in self._sku_index:
             raise _ItemError("duplicate_sku", f"a product with sku {fields['sku']!r} already exists "
@@ -651,6 +884,7 @@ class Framework360Sim:
         product.update(fields)
         product["updated_at"] = _ts(self._tick())
         product["integrations"] = {"totalgest": _not_linked()}
+        self._batch_integration(product, item)
         self._products[pid] = product
         self._sku_index[product["sku"]] = pid
         self._stats["products_created"] += 1
@@ -666,6 +900,7 @@ class Framework360Sim:
         if product is None:
             raise _ItemError("not_found", f"no product with id {pid}")
         fields = self._clean_fields({k: v for k, v in item.items() if k != "id"}, partial=True)
+        self._batch_integration_status(item)
         sku = fields.get("sku", product["sku"])
         self._check_rejected(sku)
         owner = self._sku_index.get(sku)
@@ -676,6 +911,7 @@ class Framework360Sim:
             self._sku_index[sku] = pid
         product.update(fields)
         product["updated_at"] = _ts(self._tick())
+        self._batch_integration(product, item)
         self._stats["products_updated"] += 1
         return {"id": pid, "sku": product["sku"]}
 
@@ -748,14 +984,17 @@ def create_app(sim: Framework360Sim) -> Starlette:
             if module and not sim._module_on():
                 return _error(409, "module_inactive", "the E-commerce module is not active on this site")
             try:
-                return await handler(request)
+                response = await handler(request)
             except _BadRequest as exc:
                 return _error(exc.status, exc.code, exc.message)
+            if route_key in _COMMIT_ROUTES and response.status_code < 300 and sim._lose_response():
+                return _error(500, "server_error", "injected fault: response lost after commit")
+            return response
 
         return Route(path, endpoint, methods=[method])
 
     async def get_site(request: Request) -> Response:
-        return JSONResponse({"id": "site-velo-demo", "name": "Velo Demo Shop", "currency": "CHF",
+        return JSONResponse({"id": sim.site_id, "name": "Velo Demo Shop", "currency": "CHF",
                              "modules": {"ecommerce": sim._module_on(), "blog": True}})
 
     async def list_products(request: Request) -> Response:
@@ -807,6 +1046,13 @@ def create_app(sim: Framework360Sim) -> Starlette:
             return _error(404, "not_found", "no such order")
         return JSONResponse(status)
 
+    async def create_fulfillment(request: Request) -> Response:
+        body = await _json_body(request)
+        return JSONResponse(sim._fulfil(request.path_params["order_id"], body), status_code=201)
+
+    async def create_notification(request: Request) -> Response:
+        return JSONResponse(sim._notify(await _json_body(request)), status_code=201)
+
     async def subscribe(request: Request) -> Response:
         body = await _json_body(request)
         if not isinstance(body, dict):
@@ -829,6 +1075,8 @@ def create_app(sim: Framework360Sim) -> Starlette:
         api("GET", "/orders", list_orders),
         api("GET", "/orders/{order_id:int}", get_order),
         api("PUT", "/orders/{order_id:int}/integrations/totalgest", put_order_integration),
+        api("POST", "/orders/{order_id:int}/fulfillments", create_fulfillment),
+        api("POST", "/notifications", create_notification, module=False),
         api("POST", "/webhooks", subscribe, module=False),
     ]
     return Starlette(
@@ -887,6 +1135,30 @@ def _admin_routes(sim: Framework360Sim) -> list[Route]:
         body = await body_obj(request)
         return sim.set_order_status(request.path_params["order_id"], str(body.get("status")))
 
+    async def cancel(request: Request) -> Any:
+        body = await body_obj(request)
+        return sim.cancel_order(request.path_params["order_id"], body.get("reason"))
+
+    async def refund(request: Request) -> Any:
+        body = await body_obj(request)
+        unknown = set(body) - {"line_items", "amount", "reason", "restock"}
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)}")
+        return JSONResponse(sim.refund_order(request.path_params["order_id"], **body), status_code=201)
+
+    async def export_request(request: Request) -> Any:
+        body = await body_obj(request)
+        unknown = set(body) - {"order_ids", "requested_by", "request_id"}
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)}")
+        return JSONResponse(sim.request_export(**body), status_code=201)
+
+    async def notifications(request: Request) -> Any:
+        return sim.notifications()
+
+    async def emails(request: Request) -> Any:
+        return {"order_id": request.path_params["order_id"], "sent": sim.emails_sent(request.path_params["order_id"])}
+
     async def module(request: Request) -> Any:
         sim.set_module_active(bool((await body_obj(request)).get("active", True)))
 
@@ -918,6 +1190,11 @@ def _admin_routes(sim: Framework360Sim) -> list[Route]:
         Route("/orders", admin(create_orders), methods=["POST"]),
         Route("/orders/{order_id:int}", admin(order), methods=["GET"]),
         Route("/orders/{order_id:int}/status", admin(order_status), methods=["POST"]),
+        Route("/orders/{order_id:int}/cancel", admin(cancel), methods=["POST"]),
+        Route("/orders/{order_id:int}/refund", admin(refund), methods=["POST"]),
+        Route("/orders/{order_id:int}/emails", admin(emails), methods=["GET"]),
+        Route("/export-requests", admin(export_request), methods=["POST"]),
+        Route("/notifications", admin(notifications), methods=["GET"]),
         Route("/module", admin(module), methods=["PUT"]),
         Route("/reject-skus", admin(reject), methods=["PUT"]),
         Route("/faults", admin(faults), methods=["PUT"]),

@@ -51,6 +51,7 @@ VAT_CODES = {"N": ("8.1", "Normalsatz"), "R": ("2.6", "reduziert"), "S": ("3.8",
 PAYMENT_METHODS = {"CC": "Credit card", "PP": "PayPal", "TW": "TWINT", "RE": "Rechnung",
                    "VB": "Vorauskasse/Bank", "NN": "Nachnahme"}
 ARTICLE_LIMIT = (100, 500)   # (default, max)
+ORDER_CHANGES_LIMIT = (100, 500)
 STOCK_LIMIT = (200, 1000)
 _DECIMAL_RE = re.compile(r"^-?\d+(\.\d+)?$")
 _FAULT_DEFAULTS: dict[str, float] = {
@@ -58,7 +59,8 @@ _FAULT_DEFAULTS: dict[str, float] = {
     "rate_limit_burst": 0, "retry_after_seconds": 1, "slow_ms": 0.0, "token_ttl_seconds": 0,
 }
 _ADDRESS_FIELDS = ("name", "street", "zip", "city", "country")
-_COMMIT_ROUTES = {"POST /shops/{shop_id}/customers", "POST /shops/{shop_id}/orders"}
+_COMMIT_ROUTES = {"POST /shops/{shop_id}/customers", "POST /shops/{shop_id}/orders",
+                  "POST /shops/{shop_id}/orders/{order_id}/cancel", "POST /shops/{shop_id}/credit-notes"}
 
 # (name, price range CHF, vat code, weight range kg or None); variants multiply them into a catalog.
 _PRODUCTS: list[tuple[str, tuple[int, int], str, tuple[float, float] | None]] = [
@@ -180,6 +182,10 @@ class TotalGestSim:
         self._next_article_id = 1
         self._customers: list[dict[str, Any]] = []
         self._orders: list[dict[str, Any]] = []
+        # 1.1: credit notes, cancellation reasons (order id -> reason), the order-change clock
+        self._credit_notes: list[dict[str, Any]] = []
+        self._cancel_reasons: dict[int, str] = {}
+        self._last_order_change: datetime | None = None
         self._seed(articles, random.Random(seed))
 
     # ---- seed data -----------------------------------------------------------------------------------------
@@ -296,6 +302,88 @@ class TotalGestSim:
     def customers(self) -> list[dict]:
         with self._lock:
             return copy.deepcopy(self._customers)
+
+    def credit_notes(self) -> list[dict]:
+        """Credit notes issued, as GET would return them."""
+        with self._lock:
+            return copy.deepcopy(self._credit_notes)
+
+    def cancel_reason(self, order_id: int) -> str | None:
+        with self._lock:
+            return self._cancel_reasons.get(order_id)
+
+    def invoice_order(self, order_id: int) -> dict:
+        """The back office invoices an open order (status ``invoiced``, an FA- number); idempotent."""
+        with self._lock:
+            order = self._admin_order(order_id)
+            self._invoice(order)
+            return copy.deepcopy(order)
+
+    def ship_order(self, order_id: int, *, carrier: str = "Swiss Post", tracking_number: str | None = None,
+                   tracking_url: str | None = None, shipped_at: str | None = None,
+                   lines: list[dict[str, Any]] | None = None) -> dict:
+        """The warehouse ships one parcel: all that is left (``lines`` None) or the given
+        ``[{"article_code", "quantity"}]``. Invoices an open order first; the order becomes
+        ``shipped`` when its last line ships and stays ``invoiced`` until then."""
+        when = _parse_dt(shipped_at) if shipped_at is not None else None
+        if shipped_at is not None and when is None:
+            raise ValueError("shipped_at must be RFC 3339 with offset")
+        with self._lock:
+            order = self._admin_order(order_id)
+            left = self._left_to_ship(order)
+            if lines is None:
+                parcel = {code: qty for code, qty in left.items() if qty > 0}
+            else:
+                parcel = {}
+                for line in lines:
+                    code, qty = str(line["article_code"]), _dec(str(line["quantity"]))
+                    if qty is None or qty <= 0:
+                        raise ValueError(f"quantity of {code} must be a positive decimal string")
+                    parcel[code] = parcel.get(code, Decimal(0)) + qty
+            for code, qty in parcel.items():
+                if qty > left.get(code, Decimal(0)):
+                    raise ValueError(f"{code}: {qty} is more than the {left.get(code, Decimal(0))} left to ship")
+            if not parcel:
+                raise ValueError(f"order {order['number']} has nothing left to ship")
+            self._invoice(order)
+            shipments = order.setdefault("shipments", [])
+            seq = sum(len(o.get("shipments", [])) for o in self._orders) + 1
+            number = tracking_number or f"99.00.{100000 + order_id}.{10000000 + seq}"
+            shipments.append({
+                "id": seq, "carrier": carrier, "tracking_number": number, "tracking_url": tracking_url,
+                "shipped_at": _ts(when or _now()),
+                "lines": [{"article_code": code, "quantity": str(qty)} for code, qty in parcel.items()],
+            })
+            if all(qty <= 0 for qty in self._left_to_ship(order).values()):
+                order["status"] = "shipped"
+            self._changed(order)
+            return copy.deepcopy(order)
+
+    def _admin_order(self, order_id: int) -> dict[str, Any]:
+        order = next((o for o in self._orders if o["id"] == order_id), None)
+        if order is None:
+            raise KeyError(f"no order {order_id}")
+        if order.get("status") == "cancelled":
+            raise ValueError(f"order {order['number']} is cancelled")
+        return order
+
+    def _invoice(self, order: dict[str, Any]) -> None:
+        if order.get("status", "open") != "open":
+            return
+        seq = sum(1 for o in self._orders if o.get("invoice_number")) + 1
+        order["status"] = "invoiced"
+        order["invoice_number"] = f"FA-{_now().year}-{seq:05d}"
+        self._changed(order)
+
+    @staticmethod
+    def _left_to_ship(order: dict[str, Any]) -> dict[str, Decimal]:
+        left: dict[str, Decimal] = {}
+        for line in order["lines"]:
+            left[line["article_code"]] = left.get(line["article_code"], Decimal(0)) + Decimal(line["quantity"])
+        for shipment in order.get("shipments", []):
+            for line in shipment["lines"]:
+                left[line["article_code"]] = left.get(line["article_code"], Decimal(0)) - Decimal(line["quantity"])
+        return left
 
     def article_codes(self, limit: int | None = None) -> list[str]:
         """Codes of the catalog in id order (the Framework360 simulator's orders use them as SKUs)."""
@@ -616,11 +704,150 @@ class TotalGestSim:
             order.setdefault("shipping_gross", "0")
             for line in order["lines"]:
                 line.setdefault("discount_gross", "0")
-            now = _now()
+            now = self._order_tick()
             seq = len(self._orders) + 1
-            order.update({"id": seq, "number": f"OV-{now.year}-{seq:05d}", "created_at": _ts(now)})
+            order.update({"id": seq, "number": f"OV-{now.year}-{seq:05d}", "created_at": _ts(now),
+                          "updated_at": _ts(now), "status": "open", "invoice_number": None, "shipments": []})
             self._orders.append(order)
             return copy.deepcopy(order)
+
+    # ---- 1.1: the order's life after registration (call the _ helpers with the lock held) ----------------------
+
+    def _order_tick(self) -> datetime:
+        """Strictly increasing change time, so (updated_at, id) cursors never skip a change."""
+        now = _now()
+        if self._last_order_change is not None and now <= self._last_order_change:
+            now = self._last_order_change + timedelta(microseconds=1)
+        self._last_order_change = now
+        return now
+
+    def _order_ref(self, order_id: int) -> dict[str, Any]:
+        found = next((o for o in self._orders if o["id"] == order_id), None)
+        if found is None:
+            raise _ApiError(404, "not_found", f"no order {order_id}")
+        return found
+
+    @staticmethod
+    def _change_key(order: dict[str, Any]) -> tuple[datetime, int]:
+        when = _parse_dt(order.get("updated_at") or order.get("created_at"))
+        return (when or datetime.min.replace(tzinfo=timezone.utc), order["id"])
+
+    def _order_changes(self, since: datetime | None, cursor: str | None, limit: int) -> dict[str, Any]:
+        """A page of orders by (updated_at, id); creation counts as the first change."""
+        after = _decode_cursor(cursor, 2) if cursor is not None else None
+        with self._lock:
+            keyed = sorted((self._change_key(o), i) for i, o in enumerate(self._orders))
+            hits = [(k, i) for k, i in keyed
+                    if (since is None or k[0] >= since) and (after is None or k > after)]
+            chunk = hits[:limit]
+            items = [copy.deepcopy(self._orders[i]) for _, i in chunk]
+            more = len(hits) > limit
+            return {"items": items, "next_cursor": _encode_cursor(chunk[-1][0]) if more and chunk else None}
+
+    def _changed(self, order: dict[str, Any]) -> None:
+        order["updated_at"] = _ts(self._order_tick())
+
+    def _cancel_order(self, order_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        reason = body.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise _bad("reason is required (a non-empty string)")
+        with self._lock:
+            order = self._order_ref(order_id)
+            status = order.get("status", "open")
+            if status in ("invoiced", "shipped"):
+                raise _ApiError(409, "not_cancellable",
+                                f"order {order['number']} is {status} (invoice {order.get('invoice_number')}); "
+                                "issue a credit note instead")
+            if status == "open":
+                order["status"] = "cancelled"
+                self._cancel_reasons[order_id] = reason
+                self._changed(order)
+            return copy.deepcopy(order)
+
+    def _find_credit_notes(self, external_ref: str) -> list[dict]:
+        with self._lock:
+            return [copy.deepcopy(n) for n in self._credit_notes if n.get("external_ref") == external_ref]
+
+    def _left_to_credit(self, order: dict[str, Any]) -> Decimal:
+        if order.get("status") == "cancelled":
+            return Decimal(0)
+        credited = sum((Decimal(n["total_gross"]) for n in self._credit_notes if n["order_id"] == order["id"]),
+                       Decimal(0))
+        return Decimal(order["total_gross"]) - credited
+
+    def _create_credit_note(self, body: dict[str, Any]) -> dict[str, Any]:
+        problems: list[dict[str, str]] = []
+
+        def bad(field: str, message: str) -> None:
+            problems.append({"field": field, "message": message})
+
+        with self._lock:
+            order_id = body.get("order_id")
+            if type(order_id) is not int:
+                raise _ApiError(422, "validation_error", "credit note not acceptable",
+                                [{"field": "order_id", "message": "required integer"}])
+            order = self._order_ref(order_id)
+            if not isinstance(body.get("external_ref"), str) or not body["external_ref"].strip():
+                bad("external_ref", "required non-empty string")
+            if not isinstance(body.get("reason"), str):
+                bad("reason", "required string")
+            if not isinstance(body.get("restock"), bool):
+                bad("restock", "required boolean")
+            rates = {Decimal(r) for r in self.vat_rates.values()}
+            ordered_codes = {line["article_code"] for line in order["lines"]}
+            lines = body.get("lines")
+            expected: Decimal | None = Decimal(0)
+            if not isinstance(lines, list) or not lines:
+                bad("lines", "at least one line is required")
+                expected = None
+                lines = []
+            for i, line in enumerate(lines):
+                at = f"lines[{i}]"
+                if not isinstance(line, dict):
+                    bad(at, "must be an object")
+                    expected = None
+                    continue
+                code = line.get("article_code")
+                if code is not None and code not in ordered_codes:
+                    bad(f"{at}.article_code", f"article {code!r} is not on order {order['number']}")
+                qty, amount, rate = (_dec(line.get(k)) for k in ("quantity", "amount_gross", "vat_rate"))
+                if qty is None or qty <= 0:
+                    bad(f"{at}.quantity", "required positive decimal string")
+                if amount is None or amount < 0:
+                    bad(f"{at}.amount_gross", "required non-negative decimal string")
+                if rate is None or rate not in rates:
+                    bad(f"{at}.vat_rate", f"unknown VAT rate {line.get('vat_rate')!r}; "
+                                          f"known: {', '.join(self.vat_rates.values())}")
+                expected = None if amount is None or expected is None else expected + amount
+            total = _dec(body.get("total_gross"))
+            if total is None or total <= 0:
+                bad("total_gross", "required positive decimal string")
+            else:
+                if expected is not None and total != expected.quantize(CENT, rounding=ROUND_HALF_UP):
+                    bad("total_gross", f"total does not add up: expected {expected.quantize(CENT)}, "
+                                       f"received {body['total_gross']}")
+                left = self._left_to_credit(order)
+                if total > left:
+                    bad("total_gross", f"exceeds what order {order['number']} has left to credit: "
+                                       f"{left.quantize(CENT)} {order.get('currency', CURRENCY)}")
+            if problems:
+                raise _ApiError(422, "validation_error",
+                                f"credit note not acceptable ({len(problems)} problem(s))", problems)
+            now = _now()
+            seq = len(self._credit_notes) + 1
+            note = {key: copy.deepcopy(body[key]) for key in
+                    ("order_id", "external_ref", "reason", "lines", "total_gross", "restock")}
+            note.update({"id": seq, "number": f"NC-{now.year}-{seq:05d}", "created_at": _ts(now)})
+            self._credit_notes.append(note)
+            if note["restock"]:
+                main = self.warehouses.index("MAIN")
+                for line in note["lines"]:
+                    article_id = self._by_code.get(line.get("article_code") or "")
+                    if article_id is not None:
+                        row = self._stock.get((article_id, main))
+                        before = Decimal(row["available"]) if row else Decimal(0)
+                        self._set_stock(article_id, main, str(before + Decimal(line["quantity"])), now)
+            return copy.deepcopy(note)
 
 
 # ---- HTTP layer ----------------------------------------------------------------------------------------------
@@ -744,6 +971,19 @@ def create_app(sim: TotalGestSim) -> Starlette:
         order = sim._get_order(request.path_params["order_id"])
         return JSONResponse(order) if order else _error(404, "not_found", "no such order")
 
+    async def order_changes(request: Request) -> Response:
+        return JSONResponse(sim._order_changes(_since(request), request.query_params.get("cursor"),
+                                               _limit(request, ORDER_CHANGES_LIMIT)))
+
+    async def cancel_order(request: Request) -> Response:
+        return JSONResponse(sim._cancel_order(request.path_params["order_id"], await _json_obj(request)))
+
+    async def find_credit_notes(request: Request) -> Response:
+        return JSONResponse(sim._find_credit_notes(_required_query(request, "external_ref")))
+
+    async def create_credit_note(request: Request) -> Response:
+        return JSONResponse(sim._create_credit_note(await _json_obj(request)), status_code=201)
+
     async def unknown(request: Request) -> Response:
         return _error(404, "not_found", f"no route {request.method} {request.url.path}")
 
@@ -760,6 +1000,10 @@ def create_app(sim: TotalGestSim) -> Starlette:
         api("GET", f"{shop}/orders", find_orders),
         api("POST", f"{shop}/orders", create_order),
         api("GET", f"{shop}/orders/{{order_id:int}}", get_order),
+        api("GET", f"{shop}/order-changes", order_changes),
+        api("POST", f"{shop}/orders/{{order_id:int}}/cancel", cancel_order),
+        api("GET", f"{shop}/credit-notes", find_credit_notes),
+        api("POST", f"{shop}/credit-notes", create_credit_note),
         api(None, "/{path:path}", unknown, auth=False),
     ]
     return Starlette(
@@ -822,6 +1066,19 @@ def _admin_routes(sim: TotalGestSim) -> list[Route]:
     async def expire(request: Request) -> Any:
         sim.expire_tokens()
 
+    async def invoice(request: Request) -> Any:
+        return sim.invoice_order(request.path_params["order_id"])
+
+    async def ship(request: Request) -> Any:
+        body = await body_obj(request)
+        unknown = set(body) - {"carrier", "tracking_number", "tracking_url", "shipped_at", "lines"}
+        if unknown:
+            raise ValueError(f"unknown field(s) {sorted(unknown)}")
+        return sim.ship_order(request.path_params["order_id"], **body)
+
+    async def credit_notes(request: Request) -> Any:
+        return sim.credit_notes()
+
     async def stats(request: Request) -> Any:
         return sim.stats()
 
@@ -831,6 +1088,9 @@ def _admin_routes(sim: TotalGestSim) -> list[Route]:
     return [
         Route("/orders", admin(orders), methods=["GET"]),
         Route("/customers", admin(customers), methods=["GET"]),
+        Route("/orders/{order_id:int}/invoice", admin(invoice), methods=["POST"]),
+        Route("/orders/{order_id:int}/ship", admin(ship), methods=["POST"]),
+        Route("/credit-notes", admin(credit_notes), methods=["GET"]),
         Route("/articles/touch", admin(touch), methods=["POST"]),
         Route("/articles", admin(upsert), methods=["POST"]),
         Route("/articles/{code}", admin(article), methods=["GET"]),
