@@ -307,7 +307,7 @@ class Framework360Sim:
     #: What survives a restart: products, orders, customers, rejected SKUs and the random streams that make
     #: new orders. Webhook subscriptions (re-made at start), faults, pending deliveries and stats do not.
     _PERSISTED = ("_products", "_sku_index", "_next_product_id", "_orders", "_order_updated", "_next_order_id",
-                  "_customers", "_rejected", "_last_tick", "_sku_pool")
+                  "_customers", "_rejected", "_last_tick", "_sku_pool", "_notifications", "_emails")
     _RANDOM = ("_rng", "_demo_rng")
 
     def state(self) -> dict[str, Any]:
@@ -320,7 +320,8 @@ class Framework360Sim:
     def restore(self, state: dict[str, Any]) -> None:
         with self._lock:
             for name in self._PERSISTED:
-                setattr(self, name, copy.deepcopy(state[name]))
+                if name in state:  # a state saved before a field existed keeps that field's fresh value
+                    setattr(self, name, copy.deepcopy(state[name]))
             for name in self._RANDOM:
                 getattr(self, name).setstate(state[name])
 

@@ -280,7 +280,7 @@ class TotalGestSim:
 
     #: What survives a restart: the catalog, stock, customers and orders. Tokens, faults and stats do not.
     _PERSISTED = ("_articles", "_by_code", "_art_keys", "_stock", "_stock_keys", "_next_article_id", "_customers",
-                  "_orders")
+                  "_orders", "_credit_notes", "_cancel_reasons", "_last_order_change")
 
     def state(self) -> dict[str, Any]:
         """A deep copy of the persisted state (picklable), for :meth:`restore`."""
@@ -290,7 +290,8 @@ class TotalGestSim:
     def restore(self, state: dict[str, Any]) -> None:
         with self._lock:
             for name in self._PERSISTED:
-                setattr(self, name, copy.deepcopy(state[name]))
+                if name in state:  # a state saved before a field existed keeps that field's fresh value
+                    setattr(self, name, copy.deepcopy(state[name]))
 
     # ---- public state API (thread-safe) --------------------------------------------------------------------
 
