@@ -318,7 +318,9 @@ async def test_products_status_schedules_alerts_reconcile_human_output(client, s
         assert "Error" in err
         (page_hint,) = [h for h in hints(out.stdout) if "--offset" in h]
         nxt = await run_hint(env, page_hint)
-        assert nxt.code == 0 and "51–100 of 300" in nxt.stdout and "ART-00051" in nxt.stdout
+        assert nxt.code == 0 and "51–100 of 300" in nxt.stdout, nxt
+        page_two = set(re.findall(r"ART-\d{5}", nxt.stdout))
+        assert len(page_two) == 50 and not page_two & set(re.findall(r"ART-\d{5}", out.stdout))
     limited = await pipe(env, "products", "list", "--status", "error", "--limit", "5")
     assert limited.code == 0 and "ART-00007" in limited.stdout and "1–1 of 1" in limited.stdout
     assert "more:" not in limited.stdout

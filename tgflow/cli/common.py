@@ -76,6 +76,11 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
+def when_short(value: datetime | None) -> str:
+    """Timestamps in narrow tables: UTC, to the minute (the header says UTC)."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
 def emit_json(data: Any) -> None:
     """The one way every ``--json`` output is written."""
     sys.stdout.write(json.dumps(data, indent=2, default=json_value, ensure_ascii=False) + "\n")
@@ -116,8 +121,13 @@ def fit_table(title: str, headers: list[str], rows: list[list[Any]], *, flexible
 
     widths = [min(caps.get(i, 10**6), max([len(h), *(cell_len(r[i]) for r in rows)])) for i, h in enumerate(headers)]
     borders = 3 * len(headers) + 1
+    least = max(len(headers[flexible]), 10)
+    for i in caps:  # a narrow console: the capped columns give way first, down to 10 characters
+        rest = console.width - borders - sum(w for j, w in enumerate(widths) if j != flexible)
+        if rest < least:
+            widths[i] = max(10, widths[i] - (least - rest))
     rest = console.width - borders - sum(w for i, w in enumerate(widths) if i != flexible)
-    widths[flexible] = max(len(headers[flexible]), 10, min(widths[flexible], rest))
+    widths[flexible] = max(least, min(widths[flexible], rest))
     table = Table(title=title)
     for i, header in enumerate(headers):
         table.add_column(header, justify="right" if i in right else "left", no_wrap=True, overflow="ellipsis",

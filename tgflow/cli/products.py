@@ -24,6 +24,7 @@ from tgflow.cli.common import (
     open_store,
     run,
     when,
+    when_short,
 )
 
 app = typer.Typer(
@@ -105,8 +106,8 @@ def list_products(
         style = {"linked": "green", "error": "red"}.get(r["status"], "yellow")
         cells.append([r["sku"], Text(names.get(r["f360_product_id"], "—")),
                       Text(" ".join(r["column"].split()), style=style), str(r["f360_product_id"] or "—"),
-                      "—" if r["stock_quantity"] is None else str(r["stock_quantity"]), when(r["last_synced_at"])])
-    table = fit_table(f"Products ({shown})", ["SKU", "Name", "Status", "F360 id", "Stock", "Last synced"], cells,
+                      "—" if r["stock_quantity"] is None else str(r["stock_quantity"]), when_short(r["last_synced_at"])])
+    table = fit_table(f"Products ({shown})", ["SKU", "Name", "Status", "F360 id", "Stock", "Synced (UTC)"], cells,
                       flexible=2, right=(3, 4), caps={1: 24})
     console.print(table)
     more = total - offset - len(rows)

@@ -140,7 +140,7 @@ def describe(which: Which = DESCRIBE_WHICH, json_output: bool = JSON) -> None:
     for job, data in zip(chosen, rows):
         if not data["exists"]:
             console.print(f"[bold]{data['schedule_id']}[/]  ({job.title}) [yellow]not created[/]: "
-                          f"`tgflow schedule create --which {job.which}`", highlight=False)
+                          f"`tgflow schedule create --which {job.which}`", highlight=False, soft_wrap=True)
             continue
         every = ", ".join(minutes(timedelta(seconds=s)) for s in data["every_seconds"])
         console.print(f"[bold]{data['schedule_id']}[/]  ({job.title}) every {every}  overlap {data['overlap']}  "
