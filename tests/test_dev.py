@@ -70,6 +70,12 @@ def test_dev_stack_imports_products_exports_orders_and_stops_on_sigint(tmp_path)
         assert "NOPE-404" in shown["reason"] and shown["url"].startswith(f"http://localhost:{ports['ui']}/")
         failed = json.loads(_cli(config, "orders", "list", "--status", "failed", "--json").stdout)
         assert bad["number"] in [o["number"] for o in failed]
+        # The same steps as a person reads them (README): the human output names the order and the reason.
+        listed = _cli(config, "orders", "list", "--status", "failed")
+        assert listed.returncode == 0 and bad["number"] in listed.stdout and "Failed" in listed.stdout, listed
+        text = _cli(config, "orders", "show", bad["number"])
+        flat = " ".join(text.stdout.split())
+        assert text.returncode == 0 and "NOPE-404" in flat and f"tgflow orders retry {bad['number']}" in flat, text
         httpx.post(f"{tg}/articles", json={"code": "NOPE-404", "name": "Tyre 29x2.4", "price_gross": "53.00",
                                            "vat_code": "N", "vat_rate": "8.1", "currency": "CHF", "unit": "pz",
                                            "active": True}).raise_for_status()

@@ -293,6 +293,13 @@ class OrderActivities:
 
     async def _record(self, params: RecordOrderInput) -> RecordOrderResult:
         deps = self.deps
+        if params.outcome == "failed" and not params.f360_number and await self._unknown_to_f360(params):
+            # A mistyped id: no shop order, so nothing to store (a row would be a permanent "failed" order in
+            # the list, the counts and the alerts) and no status column to set. The caller's report has it.
+            await deps.db(ostore.forget_unknown, deps.store, params.shop_id, params.f360_order_id)
+            _record_metrics(params)
+            return RecordOrderResult(f360_updated=False,
+                                     note=f"Framework360 has no order with id {params.f360_order_id}: nothing recorded")
         await deps.db(
             ostore.record_result, deps.store, params.shop_id, params.f360_order_id, outcome=params.outcome,
             number=params.f360_number, tg_order_id=params.tg_order_id, tg_order_number=params.tg_order_number,
@@ -315,6 +322,21 @@ class OrderActivities:
             return RecordOrderResult(f360_updated=False, note=f"Framework360 status not set: {exc}")
         _record_metrics(params)
         return RecordOrderResult()
+
+    async def _unknown_to_f360(self, params: RecordOrderInput) -> bool:
+        """A failure without an order number: the order was never read. True when Framework360 says it has
+        no such order (404); a transient error is raised (the activity retries), any other answer is False."""
+        try:
+            await self.deps.framework360.get_order(params.f360_order_id)
+        except NotFoundError:
+            return True
+        except RateLimitedError as exc:
+            delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+            raise ApplicationError(f"reading Framework360 order {params.f360_order_id}: {exc}", type="RateLimited",
+                                   next_retry_delay=delay) from None
+        except PermanentError:
+            return False
+        return False
 
     @activity.defn
     async def reconcile_orders(self, params: ReconcileInput) -> ReconcileResult:

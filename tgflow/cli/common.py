@@ -6,7 +6,9 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from enum import Enum
 from typing import Any, NoReturn, TypeVar
 
 import typer
@@ -75,8 +77,32 @@ def when(value: datetime | None) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
 
 
+def json_value(value: Any) -> Any:
+    """What ``json`` cannot write by itself: times as ISO 8601 (``2026-11-30T15:05:41+00:00``), money as
+    an exact string, enums as their value."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    return str(value)
+
+
+def when_short(value: datetime | None) -> str:
+    """Timestamps in narrow tables: UTC, to the minute (the header says UTC)."""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M") if value else "—"
+
+
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    """The one way every ``--json`` output is written."""
+    sys.stdout.write(json.dumps(data, indent=2, default=json_value, ensure_ascii=False) + "\n")
+
+
+def clip(text: str | None, width: int = 60) -> str:
+    """A table cell on one line: at most ``width`` characters, ``…`` when cut (`show` has the full text)."""
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[:width - 1].rstrip() + "…"
 
 
 def interactive() -> bool:
@@ -92,3 +118,33 @@ async def connect_or_fail(settings: Settings, runtime=None):
     except Exception as exc:
         fail(f"Temporal at {settings.temporal.address} is not reachable ({type(exc).__name__}); "
              "start it (`tgflow dev`) or fix TGFLOW_TEMPORAL__ADDRESS", EXIT_UNAVAILABLE)
+
+
+def fit_table(title: str, headers: list[str], rows: list[list[Any]], *, flexible: int, right: tuple[int, ...] = (),
+              caps: dict[int, int] | None = None):
+    """A table of one line per row at the console's width: each column as wide as its widest cell (at most
+    ``caps[i]``, cut with "…"), the ``flexible`` one gets the rest and cuts its text with "…"."""
+    from rich.table import Table
+    from rich.text import Text
+
+    caps = caps or {}
+
+    def cell_len(value: Any) -> int:
+        return len(value.plain if isinstance(value, Text) else str(value))
+
+    widths = [min(caps.get(i, 10**6), max([len(h), *(cell_len(r[i]) for r in rows)])) for i, h in enumerate(headers)]
+    borders = 3 * len(headers) + 1
+    least = max(len(headers[flexible]), 10)
+    for i in caps:  # a narrow console: the capped columns give way first, down to 10 characters
+        rest = console.width - borders - sum(w for j, w in enumerate(widths) if j != flexible)
+        if rest < least:
+            widths[i] = max(10, widths[i] - (least - rest))
+    rest = console.width - borders - sum(w for i, w in enumerate(widths) if i != flexible)
+    widths[flexible] = max(least, min(widths[flexible], rest))
+    table = Table(title=title)
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="right" if i in right else "left", no_wrap=True, overflow="ellipsis",
+                         width=widths[i])
+    for r in rows:
+        table.add_row(*r)
+    return table

@@ -50,6 +50,28 @@ for module in (orders, products, schedule):
         register(app)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from tgflow import __version__
+
+        try:
+            shown = version("tgflow")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            shown = __version__
+        console.print(f"tgflow {shown}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                      help="Print tgflow's version and exit."),
+) -> None:
+    """Keep a Framework360 shop and the TotalGest ERP in sync, run by Temporal."""
+
+
 @app.command()
 def configure(
     shop_id: Optional[str] = typer.Option(None, help="TotalGest Shop ID (Winkel ID)."),
@@ -215,12 +237,38 @@ def show_config_path() -> None:
     console.print(str(config_path()))
 
 
+def flags_as_flags(command) -> None:
+    """Show on/off options as bare flags in ``--help`` (``--json``), not as ``--json <bool>``: this Typer
+    writes the value type of every option, flags and its own ``--help`` included, unless it has a metavar."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    original = command.get_help_option
+
+    def get_help_option(ctx):
+        option = original(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = get_help_option
+    for sub in (getattr(command, "commands", None) or {}).values():
+        flags_as_flags(sub)
+
+
+def cli() -> None:
+    """The ``tgflow`` command, its flags shown as flags."""
+    command = typer.main.get_command(app)
+    flags_as_flags(command)
+    command(prog_name="tgflow")
+
+
 def main() -> None:
     """Console entry point. Ends without interpreter teardown: once Temporal's native client
     has run, its threads can abort a finishing interpreter (temporalio/sdk-python#300) and
     turn a success into SIGABRT, which scripts would read as a failure."""
     try:
-        app(prog_name="tgflow")
+        cli()
         code = 0
     except SystemExit as exc:
         if isinstance(exc.code, int) or exc.code is None:

@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tgflow.cli.common import (
     EXIT_CONFIG,
@@ -18,6 +19,7 @@ from tgflow.cli.common import (
     emit_json,
     err_console,
     fail,
+    fit_table,
     interactive,
     load_settings,
     open_store,
@@ -81,15 +83,23 @@ def list_orders(
     if json_output:
         emit_json(rows)
         return
-    table = Table(title=f"Orders ({len(rows)})")
-    for col in ("Id", "Number", "Status", "Attempts", "Last attempt"):
-        table.add_column(col, overflow="fold")
+    cells = []
     for r in rows:
         style = {"linked": "green", "failed": "red"}.get(r["status"], "yellow")
-        flag = " [yellow](changed after export)[/]" if r["changed_after_export"] else ""
-        table.add_row(str(r["order_id"]), r["number"] or "—", f"[{style}]{r['column']}[/]{flag}",
-                      str(r["attempts"]), when(r["last_attempt_at"]))
+        flag = " (changed after export)" if r["changed_after_export"] else ""
+        column = r["column"]
+        if r["number"]:  # the row names the order already
+            column = column.replace(f"Failed: order {r['number']}: ", "Failed: ", 1)
+        cells.append([str(r["order_id"]), r["number"] or "—", Text(" ".join((column + flag).split()), style=style),
+                      str(r["attempts"]), when(r["last_attempt_at"])])
+    # One line per order: a long reason is cut with "…" (`tgflow orders show` has it in full).
+    table = fit_table(f"Orders ({len(rows)})", ["Id", "Number", "Status", "Attempts", "Last attempt"], cells,
+                      flexible=2, right=(0, 3))
     console.print(table)
+    failed = next((r for r in rows if r["status"] == "failed"), None)
+    if failed is not None:
+        console.print(f"the full reason and each attempt: `tgflow orders show {failed['number'] or failed['order_id']}`",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command("show")
@@ -118,63 +128,57 @@ def show(
         emit_json(row)
         return
     style = {"linked": "green", "failed": "red"}.get(row["status"], "yellow")
-    table = Table(title=f"Order {row['number'] or row['order_id']}", show_header=False)
-    table.add_row("status", f"[{style}]{row['column']}[/]", overflow="fold")
+    name = row["number"] or str(row["order_id"])
+    table = Table(title=f"Order {name}", show_header=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_row("status", Text(row["column"], style=style))
     table.add_row("Framework360 id", str(row["order_id"]))
     table.add_row("Framework360 status", row["f360_status"] or "—")
     table.add_row("TotalGest order", f"{row['tg_order_number']} (id {row['tg_order_id']})" if row["tg_order_number"] else "—")
     if row["changed_after_export"]:
         table.add_row("note", "[yellow]cancelled or refunded in Framework360 after the export: check TotalGest[/]")
-    table.add_row("Web UI", row["url"] or "—")
     console.print(table)
+    # On a line of its own, never folded: a link to click or paste.
+    console.print(f"Web UI: {row['url'] or '— (no export workflow yet)'}", highlight=False, soft_wrap=True)
     attempts = Table(title="Attempts")
-    for col in ("When", "Outcome", "TotalGest", "Message"):
-        attempts.add_column(col, overflow="fold")
+    attempts.add_column("When", no_wrap=True)
+    attempts.add_column("Outcome", no_wrap=True)
+    attempts.add_column("TotalGest", no_wrap=True)
+    attempts.add_column("Message", overflow="fold")
     for a in row["attempt_history"]:
-        attempts.add_row(when(a["at"]), a["outcome"], a["tg_order_number"] or "—", a["message"] or "")
+        attempts.add_row(when(a["at"]), a["outcome"], a["tg_order_number"] or "—", Text(a["message"] or ""))
     console.print(attempts)
+    if row["status"] == "failed":
+        console.print(f"fix the cause above, then: `tgflow orders retry {name} --wait`", highlight=False, soft_wrap=True)
+    elif row["status"] != "linked":
+        console.print(f"export it now: `tgflow export-orders {name}`", highlight=False, soft_wrap=True)
 
 
-def _ids(values: list[str]) -> list[int]:
-    out = []
-    for v in values:
-        v = v.strip()
-        if not v.isdigit():
-            fail(f"{v!r} is not a Framework360 order id (a number such as 17)", EXIT_CONFIG)
-        out.append(int(v))
-    return out
+def _resolve(settings, store, values: list[str]) -> tuple[list[int], list[str]]:
+    """Order ids or shop numbers -> Framework360 ids (``resolve_orders``, the one resolver of every command);
+    each value that names no order is printed with why, and returned as given."""
+    from tgflow.service.orders import resolve_orders
+
+    resolved = run(resolve_orders(settings, store, values))
+    for value, reason in resolved.unknown.items():
+        err_console.print(f"[yellow]unknown[/] {value}: {reason}", highlight=False, soft_wrap=True)
+    return resolved.ids, list(resolved.unknown)
 
 
-def _print_report(report, json_output: bool) -> None:
+def _print_report(report, json_output: bool, unknown: list[str] | None = None) -> None:
     data = report.model_dump(mode="json")
     if json_output:
-        emit_json(data)
+        emit_json(data if unknown is None else data | {"unknown": unknown})
         return
+    tail = f" · [red]{len(unknown)} unknown[/]" if unknown else ""
     console.print(f"[green]{report.succeeded} exported[/] · {report.already_linked} already linked · "
-                  f"[{'red' if report.failed else 'green'}]{report.failed} failed[/] (of {report.total})",
+                  f"[{'red' if report.failed else 'green'}]{report.failed} failed[/] (of {report.total}){tail}",
                   highlight=False)
     for item in report.linked:
         console.print(f"  [green]linked[/]  {item.number or item.order_id} → {item.tg_order_number}", highlight=False)
     for f in report.failures:
         err_console.print(f"  [red]failed[/]  {f.number or f.order_id}: {f.reason}", highlight=False, soft_wrap=True)
-
-
-def _resolve(store, shop_id: str, values: list[str]) -> tuple[list[int], list[str]]:
-    """Framework360 ids or numbers -> ids; values the store does not know are kept when they are ids."""
-    from tgflow.store import orders as ostore
-
-    ids: list[int] = []
-    unknown: list[str] = []
-    for value in values:
-        value = value.strip()
-        link = ostore.find_link(store, shop_id, value)
-        if link is not None:
-            ids.append(link.f360_order_id)
-        elif value.isdigit():
-            ids.append(int(value))
-        else:
-            unknown.append(value)
-    return list(dict.fromkeys(ids)), unknown
 
 
 async def _export_with_progress(client, settings, ids: list[int], show: bool):
@@ -229,11 +233,8 @@ def retry_orders(
         wanted = [link.f360_order_id for link in ostore.list_links(store, shop, "failed")]
         unknown: list[str] = []
     else:
-        wanted, unknown = _resolve(store, shop, list(ids or []))
+        wanted, unknown = _resolve(settings, store, list(ids or []))
     store.close()
-    for value in unknown:
-        err_console.print(f"[yellow]skipped[/] {value}: no order with this number is known; "
-                          "give its Framework360 id instead", highlight=False)
     if not wanted:
         if json_output:
             emit_json({"total": 0, "unknown": unknown})
@@ -255,15 +256,13 @@ def retry_orders(
         else:
             console.print(f"retrying {len(wanted)} order(s): {url}", highlight=False)
         raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
-    if json_output:
-        emit_json(result.model_dump(mode="json") | {"unknown": unknown})
-    else:
-        _print_report(result, False)
+    _print_report(result, json_output, unknown)
     raise typer.Exit(EXIT_OK if result.failed == 0 and not unknown else EXIT_FAILURES)
 
 
 def export_orders(
-    ids: Optional[list[str]] = typer.Argument(None, metavar="ID...", help="Framework360 order ids."),
+    ids: Optional[list[str]] = typer.Argument(None, metavar="ID...",
+                                              help="Framework360 order ids (17) or numbers (F360-10017)."),
     all_pending: bool = typer.Option(False, "--all-pending",
                                      help="Also every order the status store knows that is not linked "
                                           "(not linked, pending or failed)."),
@@ -273,21 +272,34 @@ def export_orders(
     """Export these orders to TotalGest now and print a report (exported, already linked, failed with reasons).
 
     Bypasses the queue's pacing, never the exactly-once rule: an order already in TotalGest is reported
-    `already linked`, not created again. Exit code 0 when every order is exported or already linked,
-    1 otherwise. Example: fix the cause shown by `tgflow orders list --status failed`, then
+    `already linked`, not created again. An id or number Framework360 does not know is reported as
+    `unknown` (and never stored). Exit code 0 when every order is exported or already linked,
+    1 otherwise. Examples: `tgflow export-orders F360-10017 18`; fix the cause shown by `tgflow orders list --status failed`, then
     `tgflow export-orders --all-pending`.
     """
-    from tgflow.service.orders import pending_order_ids, start_export
+    from tgflow.service.orders import empty_report, pending_order_ids, start_export
 
     settings = load_settings()
-    wanted = _ids(ids or [])
-    if all_pending:
-        store = open_store(settings)
-        wanted += pending_order_ids(store, settings)
+    if not ids and not all_pending:
+        fail("no orders to export: give ids or numbers (`tgflow export-orders 17 F360-10018`) or --all-pending",
+             EXIT_CONFIG)
+    store = open_store(settings)
+    try:
+        wanted, unknown = _resolve(settings, store, list(ids or [])) if ids else ([], [])
+        if all_pending:
+            wanted += pending_order_ids(store, settings)
+    finally:
         store.close()
     wanted = list(dict.fromkeys(wanted))
     if not wanted:
-        fail("no orders to export: give ids (`tgflow export-orders 17 18`) or --all-pending", EXIT_CONFIG)
+        if unknown:
+            _print_report(empty_report(), json_output, unknown)
+            raise typer.Exit(EXIT_FAILURES)
+        if json_output:
+            emit_json(empty_report().model_dump(mode="json") | {"unknown": []})
+        else:
+            console.print("nothing to export: no order is waiting (all linked)")
+        raise typer.Exit(EXIT_OK)
 
     async def _go():
         client = await connect_or_fail(settings)
@@ -301,25 +313,37 @@ def export_orders(
         from tgflow.temporal import workflow_url
 
         if json_output:
-            emit_json({"workflow_id": result, "orders": len(wanted), "url": workflow_url(settings.temporal, result)})
+            emit_json({"workflow_id": result, "orders": len(wanted), "unknown": unknown,
+                       "url": workflow_url(settings.temporal, result)})
         else:
             console.print(f"exporting {len(wanted)} order(s): {workflow_url(settings.temporal, result)}",
                           highlight=False)
-        raise typer.Exit(EXIT_OK)
-    _print_report(result, json_output)
-    raise typer.Exit(EXIT_OK if result.failed == 0 else EXIT_FAILURES)
+        raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
+    _print_report(result, json_output, unknown)
+    raise typer.Exit(EXIT_OK if result.failed == 0 and not unknown else EXIT_FAILURES)
 
 
 def enqueue_order(
-    ids: list[str] = typer.Argument(..., metavar="ID...", help="Framework360 order ids."),
+    ids: list[str] = typer.Argument(..., metavar="ID...", help="Framework360 order ids (17) or numbers (F360-10017)."),
     json_output: bool = typer.Option(False, "--json", help="Print what was sent as JSON."),
 ) -> None:
     """Hand orders to the shop's export queue (as a webhook would); the queue paces them and ignores
-    ids it already holds. See the queue with `tgflow status`; the outcome with `tgflow orders list`."""
+    ids it already holds. See the queue with `tgflow status`; the outcome with `tgflow orders list`.
+    An id or number Framework360 does not know is reported as `unknown` (exit code 1), not enqueued."""
     from tgflow.service.orders import enqueue_orders
 
     settings = load_settings()
-    wanted = _ids(ids)
+    store = open_store(settings)
+    try:
+        wanted, unknown = _resolve(settings, store, ids)
+    finally:
+        store.close()
+    if not wanted:
+        if json_output:
+            emit_json({"enqueued": [], "unknown": unknown, "queue": None})
+        else:
+            console.print("nothing enqueued", highlight=False)
+        raise typer.Exit(EXIT_FAILURES)
 
     async def _go():
         client = await connect_or_fail(settings)
@@ -328,10 +352,10 @@ def enqueue_order(
 
     workflow_id = run(_go())
     if json_output:
-        emit_json({"enqueued": wanted, "queue": workflow_id})
+        emit_json({"enqueued": wanted, "unknown": unknown, "queue": workflow_id})
     else:
         console.print(f"enqueued {len(wanted)} order(s) on {workflow_id}", highlight=False)
-    raise typer.Exit(EXIT_OK)
+    raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
 
 
 def register(root: typer.Typer) -> None:

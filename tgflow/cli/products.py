@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tgflow.cli.common import (
     EXIT_FAILURES,
@@ -17,11 +18,13 @@ from tgflow.cli.common import (
     emit_json,
     err_console,
     fail,
+    fit_table,
     interactive,
     load_settings,
     open_store,
     run,
     when,
+    when_short,
 )
 
 app = typer.Typer(
@@ -58,21 +61,35 @@ def status_column(status: str, reason: str | None) -> str:
         return "Pending"
     return "Not linked"
 
+#: Rows of `tgflow products list` at a terminal unless --limit says otherwise.
+PAGE = 50
+
+
 @app.command("list")
 def list_products(
     status: Optional[LinkStatus] = typer.Option(None, "--status", help="Only products with this sync status."),
-    limit: int = typer.Option(0, help="Show at most this many (0 = all)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=0,
+                                        help=f"Show at most this many, by SKU (default {PAGE} in the table, all with "
+                                             "--json; 0 = all)."),
+    offset: int = typer.Option(0, "--offset", min=0, help="Skip this many first (the next page: --offset 50)."),
     json_output: bool = typer.Option(False, "--json", help="Print the products as JSON."),
 ) -> None:
-    """Products known to the import, with their sync status column (`Linked`, `Not linked`, `Error: reason`).
+    """Products known to the import, with their sync status column (`Linked`, `Not linked`, `Error: reason`),
+    their name in Framework360, stock and last sync; 50 at a time (`--limit`, `--offset`).
 
     Example: `tgflow products list --status error` lists what to fix in TotalGest (or why Framework360 refused it).
     """
+    from tgflow.service.products import product_names
     from tgflow.store import products as pstore
 
     settings = load_settings()
+    shop = settings.totalgest.shop_id
+    wanted = status.value if status else None
+    if limit is None:
+        limit = 0 if json_output else PAGE
     store = open_store(settings)
-    links = pstore.list_links(store, settings.totalgest.shop_id, status.value if status else None, limit or None)
+    links = pstore.list_links(store, shop, wanted, limit or None, offset)
+    total = pstore.count_links(store, shop, wanted)
     store.close()
     rows = [{
         "sku": link.sku, "status": link.status, "column": status_column(link.status, link.last_error),
@@ -82,14 +99,22 @@ def list_products(
     if json_output:
         emit_json(rows)
         return
-    table = Table(title=f"Products ({len(rows)})")
-    for col in ("SKU", "Status", "F360 id", "Stock", "Last synced"):
-        table.add_column(col)
+    names = run(product_names(settings, [r["f360_product_id"] for r in rows if r["f360_product_id"]]))
+    shown = f"{offset + 1}–{offset + len(rows)} of {total}" if rows else f"none of {total}"
+    cells = []
     for r in rows:
         style = {"linked": "green", "error": "red"}.get(r["status"], "yellow")
-        table.add_row(r["sku"], f"[{style}]{r['column']}[/]", str(r["f360_product_id"] or "—"),
-                      "—" if r["stock_quantity"] is None else str(r["stock_quantity"]), when(r["last_synced_at"]))
+        cells.append([r["sku"], Text(names.get(r["f360_product_id"], "—")),
+                      Text(" ".join(r["column"].split()), style=style), str(r["f360_product_id"] or "—"),
+                      "—" if r["stock_quantity"] is None else str(r["stock_quantity"]), when_short(r["last_synced_at"])])
+    table = fit_table(f"Products ({shown})", ["SKU", "Name", "Status", "F360 id", "Stock", "Synced (UTC)"], cells,
+                      flexible=2, right=(3, 4), caps={1: 24})
     console.print(table)
+    more = total - offset - len(rows)
+    if rows and more > 0:
+        flags = (f" --status {wanted}" if wanted else "") + (f" --limit {limit}" if limit != PAGE else "")
+        console.print(f"{more} more: `tgflow products list{flags} --offset {offset + len(rows)}` "
+                      "(or --limit 0 for all)", highlight=False, soft_wrap=True)
 
 
 @cursor_app.command("show")

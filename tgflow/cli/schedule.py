@@ -43,7 +43,7 @@ class Which(str, Enum):
 
 WHICH = typer.Option(Which.import_, "--which", help="import: product import; reconcile: order reconciliation; "
                                                     "drift: daily drift report; health: health check and alerts; "
-                                                    "all: the four (create only).")
+                                                    "all: the four (create and describe only).")
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
@@ -51,7 +51,7 @@ def _job(settings, which: Which):
     from tgflow.service.jobs import job
 
     if which == Which.all:
-        fail("--which all only works with `tgflow schedule create`; name one schedule", EXIT_CONFIG)
+        fail("--which all only works with `tgflow schedule create` and `describe`; name one schedule", EXIT_CONFIG)
     return job(settings, which.value)
 
 
@@ -88,48 +88,68 @@ def create(which: Which = WHICH, json_output: bool = JSON) -> None:
     raise typer.Exit(0)
 
 
+DESCRIBE_WHICH = typer.Option(Which.import_, "--which", help="import (the default): product import; reconcile: "
+                                                              "order reconciliation; drift: daily drift report; "
+                                                              "health: health check and alerts; all: the four.")
+
+
+async def _describe_one(client, schedule_id: str, *, missing_ok: bool) -> dict[str, Any]:
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        desc = await client.get_schedule_handle(schedule_id).describe()
+    except Exception as exc:
+        if missing_ok and isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+            return {"schedule_id": schedule_id, "exists": False}
+        _missing(schedule_id, exc)
+    spec = desc.schedule.spec
+    info = desc.info
+    return {
+        "schedule_id": schedule_id,
+        "exists": True,
+        "every_seconds": [i.every.total_seconds() for i in spec.intervals],
+        "paused": desc.schedule.state.paused,
+        "note": desc.schedule.state.note or None,
+        "overlap": desc.schedule.policy.overlap.name,
+        "next_runs": [t.isoformat() for t in info.next_action_times[:3]],
+        "recent_runs": [{"started_at": a.started_at.isoformat(),
+                         "workflow_id": getattr(a.action, "workflow_id", None)} for a in info.recent_actions[-5:]],
+        "running": [r.workflow_id for r in info.running_actions],
+        "total_runs": info.num_actions,
+        "skipped_overlaps": info.num_actions_skipped_overlap,
+    }
+
+
 @app.command()
-def describe(which: Which = WHICH, json_output: bool = JSON) -> None:
-    """Show the schedule: interval, paused or not, next and recent runs."""
+def describe(which: Which = DESCRIBE_WHICH, json_output: bool = JSON) -> None:
+    """Show a schedule (--which, the product import by default) or all four (`--which all`): interval, paused
+    or not, next and recent runs. Example: `tgflow schedule describe --which all`."""
+    from tgflow.service.jobs import jobs, minutes
+
     settings = load_settings()
-    schedule_id = _job(settings, which).schedule_id
+    chosen = [j for j in jobs(settings) if which in (Which.all, Which(j.which))]
 
-    async def _go() -> dict[str, Any]:
+    async def _go() -> list[dict[str, Any]]:
         client = await connect_or_fail(settings)
-        try:
-            desc = await client.get_schedule_handle(schedule_id).describe()
-        except Exception as exc:
-            _missing(schedule_id, exc)
-        spec = desc.schedule.spec
-        info = desc.info
-        return {
-            "schedule_id": schedule_id,
-            "every_seconds": [i.every.total_seconds() for i in spec.intervals],
-            "paused": desc.schedule.state.paused,
-            "note": desc.schedule.state.note or None,
-            "overlap": desc.schedule.policy.overlap.name,
-            "next_runs": [t.isoformat() for t in info.next_action_times[:3]],
-            "recent_runs": [{"started_at": a.started_at.isoformat(),
-                             "workflow_id": getattr(a.action, "workflow_id", None)} for a in info.recent_actions[-5:]],
-            "running": [r.workflow_id for r in info.running_actions],
-            "total_runs": info.num_actions,
-            "skipped_overlaps": info.num_actions_skipped_overlap,
-        }
+        return [await _describe_one(client, j.schedule_id, missing_ok=which == Which.all) for j in chosen]
 
-    data = run(_go())
+    rows = run(_go())
     if json_output:
-        emit_json(data)
+        emit_json(rows if which == Which.all else rows[0])
         raise typer.Exit(0)
-    from tgflow.service.jobs import minutes
-
-    every = ", ".join(minutes(timedelta(seconds=s)) for s in data["every_seconds"])
-    console.print(f"[bold]{schedule_id}[/]  every {every}  overlap {data['overlap']}  "
-                  f"{'[yellow]PAUSED[/] ' + (data['note'] or '') if data['paused'] else '[green]active[/]'}",
-                  highlight=False)
-    console.print(f"runs: {data['total_runs']} (skipped because still running: {data['skipped_overlaps']})"
-                  f"{'  running now: ' + ', '.join(data['running']) if data['running'] else ''}", highlight=False)
-    for t in data["next_runs"]:
-        console.print(f"next: {t}", highlight=False)
+    for job, data in zip(chosen, rows):
+        if not data["exists"]:
+            console.print(f"[bold]{data['schedule_id']}[/]  ({job.title}) [yellow]not created[/]: "
+                          f"`tgflow schedule create --which {job.which}`", highlight=False, soft_wrap=True)
+            continue
+        every = ", ".join(minutes(timedelta(seconds=s)) for s in data["every_seconds"])
+        console.print(f"[bold]{data['schedule_id']}[/]  ({job.title}) every {every}  overlap {data['overlap']}  "
+                      f"{'[yellow]PAUSED[/] ' + (data['note'] or '') if data['paused'] else '[green]active[/]'}",
+                      highlight=False)
+        console.print(f"  runs: {data['total_runs']} (skipped because still running: {data['skipped_overlaps']})"
+                      f"{'  running now: ' + ', '.join(data['running']) if data['running'] else ''}", highlight=False)
+        for t in data["next_runs"]:
+            console.print(f"  next: {t}", highlight=False)
     raise typer.Exit(0)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tgflow.cli.common import (
     EXIT_FAILURES,
+    EXIT_UNAVAILABLE,
     console,
     emit_json,
     load_settings,
@@ -21,7 +24,9 @@ from tgflow.cli.common import (
 def status(json_output: bool = typer.Option(False, "--json", help="Print the overview as JSON.")) -> None:
     """Health of everything: last product import, schedules, order queue, counts by status,
     the oldest failure, firing alerts, the last drift report and whether TotalGest and Framework360 answer.
-    Exit 1 when something needs a person."""
+    Exit 1 when something needs a person, 3 when Temporal does not answer (the schedules and the queue
+    cannot be read then; the rest is shown all the same)."""
+    from tgflow.service.check import check_temporal
     from tgflow.service.status import overview
     from tgflow.temporal import connect
 
@@ -30,20 +35,29 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the ove
 
     async def _collect():
         try:
-            client = await connect(settings.temporal)
+            client = await asyncio.wait_for(connect(settings.temporal), timeout=10)
         except Exception:
             client = None
-        return await overview(settings, store, client)
+        data = await overview(settings, store, client)
+        if client is None:  # say what is down, where, and which setting to check, as `tgflow check` does
+            data["services"]["temporal"] = (await check_temporal(settings)).as_dict()
+        else:
+            t = settings.temporal
+            data["services"]["temporal"]["message"] = f"Temporal at {t.address}, namespace {t.namespace}"
+        return data
 
     data = run(_collect())
     store.close()
+    temporal_ok = data["services"]["temporal"]["ok"]
     unhealthy = (not data["services"]["totalgest"]["ok"] or not data["services"]["framework360"]["ok"]
-                 or not data["services"]["temporal"]["ok"] or data["orders"]["failed"] or data["products"]["error"]
+                 or not temporal_ok or data["orders"]["failed"] or data["products"]["error"]
                  or data["alerts"])
     if json_output:
         emit_json(data | {"healthy": not unhealthy})
     else:
         _print(data)
+    if not temporal_ok:
+        raise typer.Exit(EXIT_UNAVAILABLE)
     if unhealthy:
         raise typer.Exit(EXIT_FAILURES)
 
@@ -52,7 +66,7 @@ def _print(data: dict[str, Any]) -> None:
     services = Table(title="Services", show_header=False, box=None)
     for name, result in data["services"].items():
         ok = result.get("ok")
-        services.add_row(name, "[green]ok[/]" if ok else "[red]down[/]", result.get("message", ""))
+        services.add_row(name, "[green]ok[/]" if ok else "[red]down[/]", Text(result.get("message", "")))
     console.print(services)
     counts = Table(title="Sync status")
     counts.add_column("")
@@ -93,6 +107,9 @@ def _print(data: dict[str, Any]) -> None:
             console.print("  all of them: `tgflow reconcile`; re-drive: `tgflow reconcile --fix`")
     else:
         console.print("last drift report: none yet")
+    if "schedules" not in data:
+        console.print("schedules, order queue: [yellow]unknown[/] (Temporal does not answer, see above)",
+                      highlight=False)
     for sched in data.get("schedules", []):
         if not sched["exists"]:
             console.print(f"schedule {sched['id']}: [yellow]not created[/] (tgflow schedule create --which all)")

@@ -5,7 +5,9 @@ Used by the CLI, the webhook receiver, ``tgflow dev``, the reconciliation activi
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -149,3 +151,89 @@ def pending_order_ids(store, settings: Settings) -> list[int]:
     from tgflow.store import orders as ostore
 
     return ostore.unlinked_ids(store, settings.totalgest.shop_id)
+
+
+# ---- naming orders: ids or shop numbers, checked against Framework360 ------------------------------------------
+
+#: Framework360 look-ups at once when checking ids the status store does not know.
+CHECK_CONCURRENCY = 8
+
+
+@dataclass
+class ResolvedOrders:
+    """What a person named: the Framework360 ids found, and each value that names no order, with why."""
+
+    ids: list[int] = field(default_factory=list)
+    unknown: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_in_store(store, shop_id: str, values: list[str]) -> tuple[list[int], list[str]]:
+    """Ids (``17``) or shop numbers (``F360-10017``) the status store knows -> their ids; the rest as given."""
+    from tgflow.store import orders as ostore
+
+    ids: list[int] = []
+    rest: list[str] = []
+    for value in values:
+        link = ostore.find_link(store, shop_id, value)
+        if link is not None:
+            ids.append(link.f360_order_id)
+        else:
+            rest.append(value)
+    return ids, rest
+
+
+async def resolve_orders(settings: Settings, store, values: list[str]) -> ResolvedOrders:
+    """The one resolver of every command that takes orders: Framework360 ids or shop numbers, in any mix.
+
+    The status store answers first. An id it does not know is checked in Framework360 (an id Framework360
+    does not know is reported, never exported nor stored); a number it does not know is looked for in
+    Framework360's order list. When Framework360 does not answer, an id is kept (the export retries it and
+    reports the outcome) and a number is reported as not found with the reason.
+    """
+    from tgflow.clients.errors import ApiError, NotFoundError
+    from tgflow.clients.framework360 import Framework360Client
+
+    cleaned = [v.strip() for v in values if v.strip()]
+    known, rest = await asyncio.to_thread(resolve_in_store, store, settings.totalgest.shop_id, cleaned)
+    found: dict[str, int] = {}
+    unknown: dict[str, str] = {}
+    digits = [v for v in rest if v.isdigit()]
+    numbers = [v for v in rest if not v.isdigit()]
+    if digits or numbers:
+        async with Framework360Client(settings.f360) as f360:
+            slots = asyncio.Semaphore(CHECK_CONCURRENCY)
+
+            async def check(value: str) -> None:
+                async with slots:
+                    try:
+                        await f360.get_order(int(value))
+                    except NotFoundError:
+                        unknown[value] = f"Framework360 has no order with id {int(value)}: check the id"
+                        return
+                    except ApiError:
+                        pass  # not answering now: the export retries and reports
+                    found[value] = int(value)
+
+            await asyncio.gather(*(check(v) for v in digits))
+            wanted = {n.casefold(): n for n in numbers}
+            try:
+                async for page in f360.iter_orders():
+                    for order in page.items:
+                        value = wanted.pop((order.number or "").casefold(), None)
+                        if value is not None:
+                            found[value] = order.id
+                    if not wanted:
+                        break
+            except ApiError as exc:
+                for value in list(wanted.values()):
+                    unknown[value] = f"cannot look up order {value} in Framework360 ({exc}); give its Framework360 id"
+                wanted = {}
+            for value in wanted.values():
+                unknown[value] = (f"Framework360 has no order numbered {value}: check the number "
+                                  "(or give its Framework360 id)")
+    ids = known + [found[v] for v in rest if v in found]
+    return ResolvedOrders(ids=list(dict.fromkeys(ids)), unknown=unknown)
+
+
+def empty_report() -> ExportReport:
+    return ExportReport()

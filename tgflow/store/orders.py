@@ -147,6 +147,24 @@ def mark_changed_after_export(store: Store, shop_id: str, order_id: int, f360_st
     return store.run(work)
 
 
+def forget_unknown(store: Store, shop_id: str, order_id: int) -> bool:
+    """Remove the row of an order id Framework360 does not know (a mistyped id), unless it was ever linked
+    to a TotalGest order; returns True when a row was removed. Safe to repeat."""
+
+    def work(s: Session) -> bool:
+        link = s.exec(select(OrderLink).where(OrderLink.shop_id == shop_id,
+                                              OrderLink.f360_order_id == order_id)).first()
+        if link is None or link.status == "linked" or link.tg_order_number:
+            return False
+        for attempt in s.exec(select(OrderAttempt).where(OrderAttempt.shop_id == shop_id,
+                                                         OrderAttempt.f360_order_id == order_id)):
+            s.delete(attempt)
+        s.delete(link)
+        return True
+
+    return store.run(work)
+
+
 def get_link(store: Store, shop_id: str, order_id: int) -> OrderLink | None:
     with store.session() as s:
         return s.exec(select(OrderLink).where(OrderLink.shop_id == shop_id,

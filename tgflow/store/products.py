@@ -305,6 +305,14 @@ def list_links(store: Store, shop_id: str, status: str | None = None, limit: int
         return list(s.exec(query))
 
 
+def count_links(store: Store, shop_id: str, status: str | None = None) -> int:
+    with store.session() as s:
+        query = select(sa.func.count()).select_from(ProductLink).where(ProductLink.shop_id == shop_id)
+        if status:
+            query = query.where(ProductLink.status == status)
+        return int(s.exec(query).one())
+
+
 # ---- runs -------------------------------------------------------------------------------------------------------
 
 def start_run(store: Store, shop_id: str, workflow_id: str, run_id: str, started_at: datetime) -> None:
