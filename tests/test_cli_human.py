@@ -374,7 +374,8 @@ async def test_products_status_schedules_alerts_reconcile_human_output(client, s
         assert "drift(s)" in flat and missing["number"] in out.stdout and "missing in TotalGest" in flat
 
 
-async def test_status_with_temporal_down_says_where_and_exits_3(settings, tmp_path, tg_sim, f360_sim):
+async def test_status_with_temporal_down_says_where_and_exits_3(settings, tmp_path, tg_sim, f360_sim, store):
+    # `store`: the status database exists (status only reads one; it never creates it)
     from tgflow.sim.server import free_port
 
     data = settings.model_dump()

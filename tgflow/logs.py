@@ -96,7 +96,7 @@ _UNKNOWN_SKU = re.compile(r"\bSKU (\S+) is unknown\b")
 _PARENTHESES = re.compile(r"\s*\([^()]*\)")
 
 
-def brief_reason(text: str, limit: int = 100) -> str:
+def brief_reason(text: str, limit: int = 80) -> str:
     """A failure reason cut to what a person scanning a terminal needs: ``unknown SKU NOPE-404``."""
     sku = _UNKNOWN_SKU.search(text)
     if sku:
