@@ -58,7 +58,6 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -67,6 +66,16 @@ from tgflow.activities.deps import Deps
 from tgflow.clients.errors import ApiError, NotFoundError, PermanentError, RateLimitedError
 from tgflow.clients.framework360 import MAX_BATCH, STATUS_PUT_CONCURRENCY, IntegrationStatus, ProductUpdate
 from tgflow.clients.totalgest import Article
+from tgflow.contracts.ids import manual_import_id
+from tgflow.contracts.products import (
+    BeginImportInput,
+    BeginImportResult,
+    FinishImportInput,
+    ImportCounts,
+    ImportPassInput,
+    ImportPassResult,
+    PassProgress,
+)
 from tgflow.mapping.products import (
     CONTENT_FIELDS,
     MappedProduct,
@@ -88,74 +97,6 @@ T = TypeVar("T")
 MAX_ERROR_SAMPLES = 20
 #: Written article pages whose links and status PUTs may still be going on while the next page is written.
 PAGES_IN_FLIGHT = 2
-PHASES = ("reserved", "stock", "articles", "statuses", "retry", "flush", "draft", "done")
-
-
-# ---- activity inputs / outputs ----------------------------------------------------------------------------------
-
-class BeginImportInput(BaseModel):
-    shop_id: str
-    workflow_id: str
-    run_id: str
-    started_at: AwareDatetime
-
-
-class BeginImportResult(BaseModel):
-    articles_since: AwareDatetime | None = None
-    stock_since: AwareDatetime | None = None
-    #: Set when this run must not import: another import of the shop is running (its workflow id).
-    skipped_for: str | None = None
-
-
-class ImportCounts(BaseModel):
-    articles_read: int = 0
-    stock_rows_read: int = 0
-    created: int = 0
-    updated: int = 0
-    stock_updated: int = 0
-    unchanged: int = 0
-    drafted: int = 0
-    errors: int = 0
-
-    def add(self, other: "ImportCounts") -> None:
-        for name in type(self).model_fields:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-
-class ImportPassInput(BaseModel):
-    shop_id: str
-    full: bool = False
-    #: The run's start (workflow time): the full walk drafts what it did not see after it.
-    started_at: AwareDatetime
-    articles_since: AwareDatetime | None = None
-    stock_since: AwareDatetime | None = None
-
-
-class PassProgress(BaseModel):
-    """The heartbeat: where a retried attempt resumes, and the counts so far."""
-
-    phase: str = "reserved"
-    cursor: str | None = None
-    after_id: int = 0
-    counts: ImportCounts = Field(default_factory=ImportCounts)
-    error_samples: list[str] = Field(default_factory=list)
-
-
-class ImportPassResult(BaseModel):
-    counts: ImportCounts
-    error_samples: list[str] = Field(default_factory=list)
-
-
-class FinishImportInput(BaseModel):
-    shop_id: str
-    workflow_id: str
-    run_id: str
-    started_at: AwareDatetime
-    succeeded: bool
-    full: bool = False
-    counts: ImportCounts = Field(default_factory=ImportCounts)
-    error_samples: list[str] = Field(default_factory=list)
-    failure: str | None = None
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------------
@@ -849,11 +790,6 @@ def _retry_page(store, shop_id: str, started_at: datetime, after_id: int, limit:
             sa.or_(ProductLink.last_seen_at.is_(None), ProductLink.last_seen_at < started_at),
             ProductLink.id > after_id,
         ).order_by(ProductLink.id).limit(limit)))
-
-
-def manual_import_id(shop_id: str) -> str:
-    """The one workflow id of manual imports (``tgflow import-products``): starting another joins it."""
-    return f"product-import-{shop_id}-manual"
 
 
 async def _is_running(workflow_id: str) -> bool:

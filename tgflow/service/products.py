@@ -12,16 +12,12 @@ from temporalio.common import (
 )
 
 from tgflow import search_attributes as attrs
-from tgflow.activities.products import manual_import_id
 from tgflow.config import Settings
+from tgflow.contracts.ids import manual_import_id, scheduled_import_workflow_id
+from tgflow.contracts.products import ProductImportInput, ProductImportReport
 from tgflow.service.jobs import job
 from tgflow.service.schedules import ensure_schedule
-from tgflow.workflows.products import (
-    SYNC_KIND,
-    ProductImportInput,
-    ProductImportReport,
-    ProductImportWorkflow,
-)
+from tgflow.workflows.products import SYNC_KIND, ProductImportWorkflow
 
 
 def schedule_id(settings: Settings) -> str:
@@ -100,7 +96,7 @@ async def ensure_import_schedule(client: Client, settings: Settings) -> bool:
         schedule_id=schedule_id(settings),
         workflow=ProductImportWorkflow.run,
         arg=import_input(settings),
-        workflow_id=f"product-import-{settings.totalgest.shop_id}",
+        workflow_id=scheduled_import_workflow_id(settings.totalgest.shop_id),
         task_queue=settings.temporal.task_queue,
         every=job(settings, "import").every,
         search_attributes=search_attributes(settings),
