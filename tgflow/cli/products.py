@@ -154,16 +154,9 @@ def _link_row(link, run=None, settings=None) -> dict[str, Any]:
 
 def _last_import_for(store, shop_id: str, link):
     """The import run that last wrote this link: the latest one started before the link changed."""
-    from sqlmodel import select
+    from tgflow.store.products import run_that_wrote
 
-    from tgflow.store.models import SyncRun
-    from tgflow.store.products import RUN_KIND
-
-    with store.session() as s:
-        query = select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == RUN_KIND)
-        if link.updated_at is not None:
-            query = query.where(SyncRun.started_at <= link.updated_at)
-        return s.exec(query.order_by(SyncRun.started_at.desc()).limit(1)).first()
+    return run_that_wrote(store, shop_id, link)
 
 
 @app.command("show")
@@ -225,17 +218,10 @@ def mark_for_retry(store, shop_id: str, skus: list[str] | None) -> tuple[list[st
     (the next run re-reads the catalog and still writes only these and real changes).
     Returns (marked SKUs, unknown SKUs, whether the catalog is re-read).
     """
-    from sqlmodel import select
-
     from tgflow.store import products as pstore
-    from tgflow.store.models import ProductLink
 
-    with store.session() as s:
-        query = select(ProductLink).where(ProductLink.shop_id == shop_id)
-        if skus is None:
-            query = query.where(ProductLink.status == "error")
-        links = list(s.exec(query.order_by(ProductLink.sku))) if skus is None else \
-            [link for link in pstore.load_links(store, shop_id, skus).values()]
+    links = pstore.links_in_error(store, shop_id) if skus is None else \
+        list(pstore.load_links(store, shop_id, skus).values())
     found = {link.sku for link in links}
     unknown = [sku for sku in (skus or []) if sku not in found]
     reread = any(link.retry_json is None for link in links)
