@@ -14,7 +14,7 @@ from tgflow.activities.products.articles import articles_phase
 from tgflow.activities.products.common import as_application_error, beat
 from tgflow.activities.products.draft import draft_phase
 from tgflow.activities.products.flush import flush_phase
-from tgflow.activities.products.reserved import reserved_now, reserved_phase
+from tgflow.activities.products.reserved import reserved_phase, reserved_stock
 from tgflow.activities.products.retry import retry_phase
 from tgflow.activities.products.statuses import statuses_phase
 from tgflow.activities.products.stock import stock_phase
@@ -93,7 +93,7 @@ class ProductActivities:
         deps, shop = self.deps, params.shop_id
         beat(progress)
         # The reserved quantities are recomputed on every attempt (cheap, bounded) and used by all phases.
-        reserved = await reserved_now(deps)
+        reserved = await reserved_stock(deps.settings, deps.framework360, deps.store)
         if progress.phase == "reserved":
             await reserved_phase(deps, shop, progress, reserved)
         if progress.phase == "stock":

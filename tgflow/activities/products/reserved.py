@@ -10,43 +10,55 @@ from datetime import timedelta
 from tgflow.activities.deps import Deps
 from tgflow.activities.products.common import advance, warehouses
 from tgflow.clients.errors import PermanentError
-from tgflow.clients.framework360 import STATUS_PUT_CONCURRENCY
+from tgflow.clients.framework360 import STATUS_PUT_CONCURRENCY, Framework360Client
+from tgflow.config import Settings
 from tgflow.contracts.products import PassProgress
 from tgflow.mapping.products import reserved_quantities
 from tgflow.store import orders as ostore
 from tgflow.store import products as pstore
+from tgflow.store.db import Store
 from tgflow.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
 
-async def reserved_now(deps: Deps) -> dict[str, int]:
-    """Units in completed shop orders that TotalGest has not registered yet, per SKU."""
-    settings = deps.settings.products
-    f360 = deps.framework360
-    since = utcnow() - timedelta(days=settings.reserve_lookback_days)
-    candidates: list[int] = []
+#: Framework360 order look-ups running at once (one per completed shop order not in TotalGest).
+LOOKUP_CONCURRENCY = STATUS_PUT_CONCURRENCY
+
+
+async def reserved_stock(settings: Settings, f360: Framework360Client, store: Store) -> dict[str, int]:
+    """Units per SKU in completed shop orders that TotalGest has not registered yet: the one rule, used by the
+    import (subtracted from sellable stock) and by the drift report (``tgflow reconcile``) alike.
+
+    An order counts when it is completed, was updated in the last ``products.reserve_lookback_days``, its
+    Framework360 status column is not ``linked`` and the status store does not know it as exported either
+    (the column may lag). At most ``products.reserve_max_orders`` such orders count, the oldest first: the
+    cap applies to the orders that count (filter, then cap), so linked orders never use up its room.
+    Each is fetched once for its lines: one that is malformed or gone (a ``PermanentError``) is skipped
+    with a warning; any other failure (Framework360 not answering) is raised, never read as "no reservation".
+    """
+    p = settings.products
+    shop_id = settings.totalgest.shop_id
+    since = utcnow() - timedelta(days=p.reserve_lookback_days)
+    pending: list[int] = []
     async for page in f360.iter_orders(status="completed", updated_after=since):
-        for ref in page.items:
-            status = ref.integrations.totalgest.status if ref.integrations.totalgest else None
-            if status != "linked":
-                candidates.append(ref.id)
-        if len(candidates) >= settings.reserve_max_orders:
+        unlinked = [ref.id for ref in page.items
+                    if (ref.integrations.totalgest.status if ref.integrations.totalgest else None) != "linked"]
+        if unlinked:
+            linked = await asyncio.to_thread(ostore.linked_order_ids, store, shop_id, unlinked)
+            pending.extend(i for i in unlinked if i not in linked)
+        if len(pending) >= p.reserve_max_orders:
             log.warning("more than %s completed orders not in TotalGest; reserved stock counts the first %s",
-                        settings.reserve_max_orders, settings.reserve_max_orders)
-            candidates = candidates[:settings.reserve_max_orders]
+                        p.reserve_max_orders, p.reserve_max_orders)
+            pending = pending[:p.reserve_max_orders]
             break
-    if not candidates:
-        return {}
-    linked = await deps.db(ostore.linked_order_ids, deps.store, deps.shop_id, candidates)
-    pending = [c for c in candidates if c not in linked]
-    semaphore = asyncio.Semaphore(STATUS_PUT_CONCURRENCY)
+    slots = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
     async def lines_of(order_id: int) -> list[tuple[str | None, int]]:
-        async with semaphore:
+        async with slots:
             try:
                 order = await f360.get_order(order_id)
-            except PermanentError as exc:  # a malformed or vanished order must not stop the import
+            except PermanentError as exc:  # a malformed or vanished order must not stop the import or report
                 log.warning("order %s skipped for reserved stock: %s", order_id, exc)
                 return []
         return [(line.sku, line.quantity) for line in order.line_items]
