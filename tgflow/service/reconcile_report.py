@@ -204,14 +204,13 @@ async def fix(client, settings: Settings, store, report: ReconcileReport) -> dic
     """Re-drive the drift through the normal workflows and wait for them; returns what was done.
 
     Orders first (an export, exactly once by ``external_ref``: an order TotalGest has is only re-linked),
-    then the products: marked for a full rewrite (content and stock) and an import run, which then sees
-    the orders as exported and no longer reserves their stock.
+    then the products: marked for a full rewrite (content and stock) and an import run
+    (``service.products.mark_and_reimport``), which then sees the orders as exported and no longer
+    reserves their stock.
     """
     from tgflow.service.orders import export_orders_now
-    from tgflow.service.products import start_import
-    from tgflow.store import products as pstore
+    from tgflow.service.products import mark_and_reimport
 
-    shop = settings.totalgest.shop_id
     out: dict[str, Any] = {"orders": None, "products_marked": [], "import": None, "import_workflow_id": None,
                            "not_fixable": [f"{sku}: no TotalGest article; draft or delete it in Framework360"
                                            for sku in report.only_in_framework360]}
@@ -221,20 +220,13 @@ async def fix(client, settings: Settings, store, report: ReconcileReport) -> dic
         out["orders"] = exported.model_dump(mode="json")
     skus = [d.sku for d in report.products] + list(report.only_in_totalgest)
     if skus:
-        marked_at = utcnow()
-        links = pstore.load_links(store, shop, skus)
-        # Forget what was last written, so the import writes content and stock again in full.
-        pstore.save_links(store, shop, {sku: {"content_hash": None, "field_hashes_json": None,
-                                              "stock_quantity": None} for sku in links})
-        pstore.reset_cursor(store, shop, pstore.ARTICLES_CURSOR)
-        handle = await start_import(client, settings)
-        desc = await handle.describe()
-        if desc.start_time and desc.start_time < marked_at:
-            await handle.result()  # a manual import already running read its cursors before the marks
-            handle = await start_import(client, settings)
-        result = await handle.result()
-        out["products_marked"] = sorted(skus)
-        out["import_workflow_id"] = handle.id
+        async def connected():
+            return client
+
+        done = await mark_and_reimport(connected, settings, store, skus, create_unknown=True)
+        result = await done.handle.result()
+        out["products_marked"] = done.marked
+        out["import_workflow_id"] = done.handle.id
         out["import"] = {"created": result.created, "updated": result.updated,
                          "stock_updated": result.stock_updated, "errors": result.errors,
                          "error_samples": result.error_samples}
