@@ -264,7 +264,7 @@ async def test_cli_import_products_list_and_cursor(client, settings, tmp_path, t
 
     tg_sim.sim.touch_articles(["ART-00003"], price_gross="3.00")
     started = await asyncio.to_thread(tgflow, "import-products", "--json")
-    from tgflow.workflows.products import ProductImportReport
+    from tgflow.contracts.products import ProductImportReport
 
     handle = client.get_workflow_handle(json.loads(started.stdout)["workflow_id"], result_type=ProductImportReport)
     final = await handle.result()

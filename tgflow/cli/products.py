@@ -179,16 +179,9 @@ def _link_row(link, run=None, settings=None) -> dict[str, Any]:
 
 def _last_import_for(store, shop_id: str, link):
     """The import run that last wrote this link: the latest one started before the link changed."""
-    from sqlmodel import select
+    from tgflow.store.products import run_that_wrote
 
-    from tgflow.store.models import SyncRun
-    from tgflow.store.products import RUN_KIND
-
-    with store.session() as s:
-        query = select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == RUN_KIND)
-        if link.updated_at is not None:
-            query = query.where(SyncRun.started_at <= link.updated_at)
-        return s.exec(query.order_by(SyncRun.started_at.desc()).limit(1)).first()
+    return run_that_wrote(store, shop_id, link)
 
 
 @app.command("show")
@@ -242,35 +235,6 @@ def show(
         err_console.print(f"[red]error[/] {row['error']}\n{hint}", highlight=False, soft_wrap=True)
 
 
-def mark_for_retry(store, shop_id: str, skus: list[str] | None) -> tuple[list[str], list[str], bool]:
-    """Make the next import rewrite these products in full (``None``: every product in error).
-
-    Products Framework360 refused keep their mapped content and are retried from it; the others are
-    written again when their article is read, so the articles cursor is reset when there are any
-    (the next run re-reads the catalog and still writes only these and real changes).
-    Returns (marked SKUs, unknown SKUs, whether the catalog is re-read).
-    """
-    from sqlmodel import select
-
-    from tgflow.store import products as pstore
-    from tgflow.store.models import ProductLink
-
-    with store.session() as s:
-        query = select(ProductLink).where(ProductLink.shop_id == shop_id)
-        if skus is None:
-            query = query.where(ProductLink.status == "error")
-        links = list(s.exec(query.order_by(ProductLink.sku))) if skus is None else \
-            [link for link in pstore.load_links(store, shop_id, skus).values()]
-    found = {link.sku for link in links}
-    unknown = [sku for sku in (skus or []) if sku not in found]
-    reread = any(link.retry_json is None for link in links)
-    pstore.save_links(store, shop_id, {link.sku: {"content_hash": None, "field_hashes_json": None}
-                                       for link in links})
-    if reread:
-        pstore.reset_cursor(store, shop_id, pstore.ARTICLES_CURSOR)
-    return sorted(found), unknown, reread
-
-
 @app.command("retry")
 def retry(
     skus: Optional[list[str]] = typer.Argument(None, help="Article codes (SKUs) to write again."),
@@ -288,8 +252,7 @@ def retry(
     Exit code 1 when a product is still in error (or unknown) after --wait.
     """
     from tgflow.cli.common import EXIT_CONFIG
-    from tgflow.service.products import start_import
-    from tgflow.store.models import utcnow
+    from tgflow.service.products import mark_and_reimport
     from tgflow.temporal import workflow_url
 
     if bool(skus) == failed:
@@ -297,36 +260,21 @@ def retry(
     settings = load_settings()
     shop = settings.totalgest.shop_id
     store = open_store(settings)
-    marked_at = utcnow()
-    marked, unknown, reread = mark_for_retry(store, shop, None if failed else list(dict.fromkeys(skus)))
-    for sku in unknown:
-        err_console.print(f"[yellow]skipped[/] {sku}: no product with this SKU is known to the import",
-                          highlight=False)
-    if not marked:
-        store.close()
-        if json_output:
-            emit_json({"retried": [], "unknown": unknown, "workflow_id": None})
-        else:
-            console.print("nothing to retry: no product in error" if failed else "nothing to retry")
-        raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
 
     async def _go() -> tuple[Any, Any]:
-        client = await connect_or_fail(settings)
-        handle = await start_import(client, settings)
-        desc = await handle.describe()
-        if desc.start_time and desc.start_time < marked_at:
-            # A manual import that read its cursors before our marks was already running: let it
-            # finish, then start the run that honours them.
-            await handle.result()
-            handle = await start_import(client, settings)
-        if not wait:
-            return handle, None
+        done = await mark_and_reimport(lambda: connect_or_fail(settings), settings, store,
+                                       None if failed else list(dict.fromkeys(skus)))
+        for sku in done.unknown:
+            err_console.print(f"[yellow]skipped[/] {sku}: no product with this SKU is known to the import",
+                              highlight=False)
+        if done.handle is None or not wait:
+            return done, None
         if interactive() and not json_output:
-            return handle, await _wait_with_progress(client, handle)
-        return handle, await handle.result()
+            return done, await _wait_with_progress(done.client, done.handle)
+        return done, await done.handle.result()
 
     try:
-        handle, report = run(_go())
+        done, report = run(_go())
     except typer.Exit as exc:
         store.close()
         raise typer.Exit(exc.exit_code)
@@ -336,6 +284,14 @@ def retry(
             fail(f"the product import failed: {_failure_text(exc)}", EXIT_FAILURES)
         except typer.Exit as exit_:
             raise typer.Exit(exit_.exit_code)
+    marked, unknown, reread, handle = done.marked, done.unknown, done.catalog_reread, done.handle
+    if not marked:
+        store.close()
+        if json_output:
+            emit_json({"retried": [], "unknown": unknown, "workflow_id": None})
+        else:
+            console.print("nothing to retry: no product in error" if failed else "nothing to retry")
+        raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
     out: dict[str, Any] = {"workflow_id": handle.id, "url": workflow_url(settings.temporal, handle.id),
                            "retried": marked, "unknown": unknown, "catalog_reread": reread}
     if not wait:

@@ -1,4 +1,4 @@
-"""The scheduled jobs of one shop: schedule id and interval, from the settings (one place for both)."""
+"""The scheduled jobs of one shop: schedule id (from ``tgflow.contracts.ids``) and interval (from the settings)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from tgflow.config import Settings
+from tgflow.contracts import ids
 
 
 @dataclass(frozen=True)
@@ -20,13 +21,13 @@ class Job:
 def jobs(settings: Settings) -> list[Job]:
     shop = settings.totalgest.shop_id
     return [
-        Job("import", f"product-import-{shop}", timedelta(minutes=settings.products.every_minutes),
+        Job("import", ids.product_import_schedule_id(shop), timedelta(minutes=settings.products.every_minutes),
             "product import"),
-        Job("reconcile", f"order-reconcile-{shop}", timedelta(minutes=settings.orders.reconcile_every_minutes),
+        Job("reconcile", ids.order_reconcile_schedule_id(shop), timedelta(minutes=settings.orders.reconcile_every_minutes),
             "order reconciliation"),
-        Job("drift", f"drift-report-{shop}", timedelta(hours=settings.reconcile.every_hours),
+        Job("drift", ids.drift_report_schedule_id(shop), timedelta(hours=settings.reconcile.every_hours),
             "drift report"),
-        Job("health", f"health-check-{shop}", timedelta(minutes=settings.alerts.check_every_minutes),
+        Job("health", ids.health_check_schedule_id(shop), timedelta(minutes=settings.alerts.check_every_minutes),
             "health check and alerts"),
     ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -12,16 +14,14 @@ from temporalio.common import (
 )
 
 from tgflow import search_attributes as attrs
-from tgflow.activities.products import manual_import_id
 from tgflow.config import Settings
+from tgflow.contracts.ids import manual_import_id, scheduled_import_workflow_id
+from tgflow.contracts.products import ProductImportInput, ProductImportReport
 from tgflow.service.jobs import job
 from tgflow.service.schedules import ensure_schedule
-from tgflow.workflows.products import (
-    SYNC_KIND,
-    ProductImportInput,
-    ProductImportReport,
-    ProductImportWorkflow,
-)
+from tgflow.store import products as pstore
+from tgflow.store.models import utcnow
+from tgflow.workflows.products import SYNC_KIND, ProductImportWorkflow
 
 
 def schedule_id(settings: Settings) -> str:
@@ -79,6 +79,58 @@ async def start_import(client: Client, settings: Settings, *, full: bool = False
     return handle
 
 
+@dataclass
+class Reimport:
+    """What ``mark_and_reimport`` did."""
+
+    #: SKUs the import rewrites in full.
+    marked: list[str] = field(default_factory=list)
+    #: SKUs asked for that the import does not know (skipped; empty with ``create_unknown``).
+    unknown: list[str] = field(default_factory=list)
+    #: The articles cursor was reset: the import re-reads the TotalGest catalog.
+    catalog_reread: bool = False
+    #: The import that honours the marks (None when nothing was marked), and the client it was started with.
+    handle: WorkflowHandle[Any, ProductImportReport] | None = None
+    client: Client | None = None
+
+
+async def mark_and_reimport(connect: Callable[[], Awaitable[Client]], settings: Settings, store,
+                            skus: list[str] | None, *, create_unknown: bool = False) -> Reimport:
+    """Make an import rewrite these products in full (content and stock), and start it now; the one way
+    to re-drive products (``tgflow products retry``, ``tgflow reconcile --fix``).
+
+    ``skus=None`` means every product in error. What was last written is forgotten, so the import writes
+    everything again. Products Framework360 refused keep their mapped content and are retried from it; for
+    the others the articles cursor is reset (the import re-reads the catalog and still writes only these and
+    real changes). SKUs the import does not know are skipped, or with ``create_unknown`` (articles only in
+    TotalGest) marked too and created when the catalog is re-read. Nothing marked: nothing is started and
+    ``connect`` is not called. A manual import already running read its cursors before the marks: it is let
+    finish and another one started. The caller waits for ``handle`` if it wants the outcome.
+    """
+    shop = settings.totalgest.shop_id
+    marked_at = utcnow()
+    links = pstore.links_in_error(store, shop) if skus is None else list(pstore.load_links(store, shop, skus).values())
+    found = {link.sku for link in links}
+    unknown = [sku for sku in (skus or []) if sku not in found]
+    pstore.save_links(store, shop, {link.sku: {"content_hash": None, "field_hashes_json": None,
+                                               "stock_quantity": None} for link in links})
+    reread = any(link.retry_json is None for link in links) or (create_unknown and bool(unknown))
+    if reread:
+        pstore.reset_cursor(store, shop, pstore.ARTICLES_CURSOR)
+    out = Reimport(marked=sorted(found | set(unknown)) if create_unknown else sorted(found),
+                   unknown=[] if create_unknown else unknown, catalog_reread=reread)
+    if not out.marked:
+        return out
+    out.client = client = await connect()
+    handle = await start_import(client, settings)
+    desc = await handle.describe()
+    if desc.start_time and desc.start_time < marked_at:
+        await handle.result()  # a manual import already running read its cursors before the marks
+        handle = await start_import(client, settings)
+    out.handle = handle
+    return out
+
+
 async def running_scheduled_import(client: Client, settings: Settings) -> str | None:
     """The workflow id of the schedule's import running now, if any."""
     from temporalio.service import RPCError, RPCStatusCode
@@ -100,7 +152,7 @@ async def ensure_import_schedule(client: Client, settings: Settings) -> bool:
         schedule_id=schedule_id(settings),
         workflow=ProductImportWorkflow.run,
         arg=import_input(settings),
-        workflow_id=f"product-import-{settings.totalgest.shop_id}",
+        workflow_id=scheduled_import_workflow_id(settings.totalgest.shop_id),
         task_queue=settings.temporal.task_queue,
         every=job(settings, "import").every,
         search_attributes=search_attributes(settings),

@@ -7,7 +7,7 @@ What counts as drift:
 * ``not_linked`` - an order TotalGest has, whose Framework360 status column is not ``linked``;
 * ``products`` - a product whose Framework360 price, VAT rate, EAN or stock differs from what the
   TotalGest article says (mapped by ``tgflow.mapping.products``, stock = sellable stock of the configured
-  warehouses minus completed shop orders TotalGest does not have yet, as the import computes it);
+  warehouses minus completed shop orders TotalGest does not have yet, by the import's own rule);
 * ``only_in_totalgest`` - a valid TotalGest article without a Framework360 product;
 * ``only_in_framework360`` - a published Framework360 product whose SKU no TotalGest article has.
 
@@ -20,16 +20,18 @@ data. ``fix`` re-drives everything through the normal workflows and waits: the o
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from tgflow.activities.products.reserved import reserved_stock
 from tgflow.clients.framework360 import Framework360Client
 from tgflow.clients.totalgest import TotalGestClient
 from tgflow.config import Settings
-from tgflow.mapping.products import MappingError, map_article, reserved_quantities, sellable_stock
+from tgflow.mapping.products import MappingError, map_article, sellable_stock
+from tgflow.store import Store
 from tgflow.store.models import utcnow
 
 #: TotalGest order look-ups running at once (one per completed shop order).
@@ -90,34 +92,14 @@ def _text(value: Any) -> str | None:
 
 
 async def _reserved(settings: Settings, f360: Framework360Client, store=None) -> dict[str, int]:
-    """Units of completed shop orders TotalGest does not know yet (same rule as the import)."""
-    since = utcnow() - timedelta(days=settings.products.reserve_lookback_days)
-    candidates: list[int] = []
-    async for page in f360.iter_orders(status="completed", updated_after=since):
-        for ref in page.items:
-            status = ref.integrations.totalgest.status if ref.integrations.totalgest else None
-            if status != "linked":
-                candidates.append(ref.id)
-    if store is not None and candidates:
-        from tgflow.store import orders as ostore
-
-        links = ostore.load_links(store, settings.totalgest.shop_id, candidates)
-        candidates = [i for i in candidates if i not in links or links[i].status != "linked"]
-    candidates = candidates[:settings.products.reserve_max_orders]
-    slots = asyncio.Semaphore(LOOKUP_CONCURRENCY)
-
-    async def lines(order_id: int) -> list[tuple[str | None, int]]:
-        async with slots:
-            try:
-                order = await f360.get_order(order_id)
-            except Exception:  # a malformed or vanished order must not stop the report
-                return []
-        return [(line.sku, line.quantity) for line in order.line_items]
-
-    out: list[tuple[str | None, int]] = []
-    for chunk in await asyncio.gather(*(lines(i) for i in candidates)):
-        out.extend(chunk)
-    return reserved_quantities(out)
+    """Units of completed shop orders TotalGest does not know yet: the import's own rule (``reserved_stock``)."""
+    if store is not None:
+        return await reserved_stock(settings, f360, store)
+    store = Store(settings.database_url)
+    try:
+        return await reserved_stock(settings, f360, store)
+    finally:
+        store.close()
 
 
 async def _orders(report: ReconcileReport, settings: Settings, f360: Framework360Client,
@@ -222,14 +204,13 @@ async def fix(client, settings: Settings, store, report: ReconcileReport) -> dic
     """Re-drive the drift through the normal workflows and wait for them; returns what was done.
 
     Orders first (an export, exactly once by ``external_ref``: an order TotalGest has is only re-linked),
-    then the products: marked for a full rewrite (content and stock) and an import run, which then sees
-    the orders as exported and no longer reserves their stock.
+    then the products: marked for a full rewrite (content and stock) and an import run
+    (``service.products.mark_and_reimport``), which then sees the orders as exported and no longer
+    reserves their stock.
     """
     from tgflow.service.orders import export_orders_now
-    from tgflow.service.products import start_import
-    from tgflow.store import products as pstore
+    from tgflow.service.products import mark_and_reimport
 
-    shop = settings.totalgest.shop_id
     out: dict[str, Any] = {"orders": None, "products_marked": [], "import": None, "import_workflow_id": None,
                            "not_fixable": [f"{sku}: no TotalGest article; draft or delete it in Framework360"
                                            for sku in report.only_in_framework360]}
@@ -239,20 +220,13 @@ async def fix(client, settings: Settings, store, report: ReconcileReport) -> dic
         out["orders"] = exported.model_dump(mode="json")
     skus = [d.sku for d in report.products] + list(report.only_in_totalgest)
     if skus:
-        marked_at = utcnow()
-        links = pstore.load_links(store, shop, skus)
-        # Forget what was last written, so the import writes content and stock again in full.
-        pstore.save_links(store, shop, {sku: {"content_hash": None, "field_hashes_json": None,
-                                              "stock_quantity": None} for sku in links})
-        pstore.reset_cursor(store, shop, pstore.ARTICLES_CURSOR)
-        handle = await start_import(client, settings)
-        desc = await handle.describe()
-        if desc.start_time and desc.start_time < marked_at:
-            await handle.result()  # a manual import already running read its cursors before the marks
-            handle = await start_import(client, settings)
-        result = await handle.result()
-        out["products_marked"] = sorted(skus)
-        out["import_workflow_id"] = handle.id
+        async def connected():
+            return client
+
+        done = await mark_and_reimport(connected, settings, store, skus, create_unknown=True)
+        result = await done.handle.result()
+        out["products_marked"] = done.marked
+        out["import_workflow_id"] = done.handle.id
         out["import"] = {"created": result.created, "updated": result.updated,
                          "stock_updated": result.stock_updated, "errors": result.errors,
                          "error_samples": result.error_samples}

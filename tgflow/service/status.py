@@ -7,30 +7,24 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import select
 from temporalio.client import WorkflowExecutionStatus
 
 from tgflow.config import Settings
-from tgflow.store import OrderLink, ProductLink, Store, SyncRun
+from tgflow.store import Store
+from tgflow.store import orders as ostore
+from tgflow.store import products as pstore
 
 RPC_TIMEOUT = timedelta(seconds=5)
 
 
 def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
-    with store.session() as s:
-        orders = dict(s.exec(select(OrderLink.status, func.count()).where(OrderLink.shop_id == shop_id)
-                             .group_by(OrderLink.status)).all())
-        products = dict(s.exec(select(ProductLink.status, func.count()).where(ProductLink.shop_id == shop_id)
-                               .group_by(ProductLink.status)).all())
-        changed = s.exec(select(func.count()).select_from(OrderLink).where(
-            OrderLink.shop_id == shop_id, OrderLink.changed_after_export == True)).one()  # noqa: E712
-        oldest_order = s.exec(select(OrderLink).where(OrderLink.shop_id == shop_id, OrderLink.status == "failed")
-                              .order_by(OrderLink.updated_at).limit(1)).first()
-        oldest_product = s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.status == "error")
-                                .order_by(ProductLink.updated_at).limit(1)).first()
-        last_import = s.exec(select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == "product_import")
-                             .order_by(SyncRun.started_at.desc()).limit(1)).first()
+    orders = ostore.count_by_status(store, shop_id)
+    products = pstore.count_by_status(store, shop_id)
+    changed = ostore.count_changed_after_export(store, shop_id)
+    oldest_order = ostore.oldest_failed(store, shop_id)
+    oldest_product = pstore.oldest_error(store, shop_id)
+    imports = pstore.last_runs(store, shop_id, limit=1)
+    last_import = imports[0] if imports else None
     from tgflow.service.alerts import DRIFT_KIND
     from tgflow.store.alerts import list_alerts
     from tgflow.store.runs import last_runs

@@ -277,3 +277,40 @@ def link_dict(link: OrderLink) -> dict[str, Any]:
 def attempt_dict(a: OrderAttempt) -> dict[str, Any]:
     return {"at": a.at, "outcome": a.outcome, "message": a.message, "tg_order_number": a.tg_order_number,
             "workflow_id": a.workflow_id, "run_id": a.run_id}
+
+
+def linked_order_ids(store: Store, shop_id: str, order_ids: Iterable[int]) -> set[int]:
+    """Of these orders, those the status store knows as exported (their Framework360 column may lag)."""
+    wanted = sorted(set(order_ids))
+    out: set[int] = set()
+    with store.session() as s:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            out.update(s.exec(select(OrderLink.f360_order_id).where(
+                OrderLink.shop_id == shop_id, OrderLink.f360_order_id.in_(chunk), OrderLink.status == "linked")))
+    return out
+
+
+def count_by_status(store: Store, shop_id: str) -> dict[str, int]:
+    """How many orders per status (statuses without orders are absent)."""
+    from sqlalchemy import func
+
+    with store.session() as s:
+        return dict(s.exec(select(OrderLink.status, func.count()).where(OrderLink.shop_id == shop_id)
+                           .group_by(OrderLink.status)).all())
+
+
+def count_changed_after_export(store: Store, shop_id: str) -> int:
+    """Orders changed in Framework360 after TotalGest registered them."""
+    from sqlalchemy import func
+
+    with store.session() as s:
+        return s.exec(select(func.count()).select_from(OrderLink).where(
+            OrderLink.shop_id == shop_id, OrderLink.changed_after_export == True)).one()  # noqa: E712
+
+
+def oldest_failed(store: Store, shop_id: str) -> OrderLink | None:
+    """The order failed for the longest time (by last change)."""
+    with store.session() as s:
+        return s.exec(select(OrderLink).where(OrderLink.shop_id == shop_id, OrderLink.status == "failed")
+                      .order_by(OrderLink.updated_at).limit(1)).first()

@@ -326,3 +326,68 @@ def finish_run(store: Store, shop_id: str, workflow_id: str, run_id: str, status
 
 def last_runs(store: Store, shop_id: str, limit: int = 10) -> list[SyncRun]:
     return runs.last_runs(store, shop_id, RUN_KIND, limit)
+
+
+# ---- status column confirmations, re-drives, overview -------------------------------------------------------------
+
+def confirm_pending(store: Store, shop_id: str, statuses: Iterable[tuple[str, str]]) -> None:
+    """Links whose status PUT went through, as (SKU, status written): ``pending`` becomes that status."""
+    by_status: dict[str, list[str]] = {}
+    for sku, status in statuses:
+        by_status.setdefault(status, []).append(sku)
+    with store.session() as s:
+        for status, skus in by_status.items():
+            for chunk in _chunks(skus):
+                s.execute(sa.update(ProductLink).where(
+                    ProductLink.shop_id == shop_id, ProductLink.sku.in_(chunk),
+                    ProductLink.status == "pending").values(status=status))
+
+
+def unconfirmed_page(store: Store, shop_id: str, after_id: int, limit: int) -> list[ProductLink]:
+    """Links stored ``pending`` whose status PUT was never confirmed, by id (a resumable order)."""
+    with store.session() as s:
+        return list(s.exec(select(ProductLink).where(
+            ProductLink.shop_id == shop_id, ProductLink.status == "pending",
+            ProductLink.f360_product_id.is_not(None), ProductLink.id > after_id,
+        ).order_by(ProductLink.id).limit(limit)))
+
+
+def refused_page(store: Store, shop_id: str, started_at: datetime, after_id: int, limit: int) -> list[ProductLink]:
+    """Products Framework360 refused earlier (their mapped content kept) that the pass started at
+    ``started_at`` has not already tried, by id (a resumable order)."""
+    with store.session() as s:
+        return list(s.exec(select(ProductLink).where(
+            ProductLink.shop_id == shop_id, ProductLink.status == "error", ProductLink.retry_json.is_not(None),
+            sa.or_(ProductLink.last_seen_at.is_(None), ProductLink.last_seen_at < started_at),
+            ProductLink.id > after_id,
+        ).order_by(ProductLink.id).limit(limit)))
+
+
+def links_in_error(store: Store, shop_id: str) -> list[ProductLink]:
+    """Every product currently in error, by SKU."""
+    with store.session() as s:
+        return list(s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.status == "error")
+                           .order_by(ProductLink.sku)))
+
+
+def count_by_status(store: Store, shop_id: str) -> dict[str, int]:
+    """How many links per status (statuses without links are absent)."""
+    with store.session() as s:
+        return dict(s.exec(select(ProductLink.status, sa.func.count()).where(ProductLink.shop_id == shop_id)
+                           .group_by(ProductLink.status)).all())
+
+
+def oldest_error(store: Store, shop_id: str) -> ProductLink | None:
+    """The product in error for the longest time (by last change)."""
+    with store.session() as s:
+        return s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.status == "error")
+                      .order_by(ProductLink.updated_at).limit(1)).first()
+
+
+def run_that_wrote(store: Store, shop_id: str, link: ProductLink) -> SyncRun | None:
+    """The import run that last wrote this link: the latest one started before the link changed."""
+    with store.session() as s:
+        query = select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == RUN_KIND)
+        if link.updated_at is not None:
+            query = query.where(SyncRun.started_at <= link.updated_at)
+        return s.exec(query.order_by(SyncRun.started_at.desc()).limit(1)).first()

@@ -15,50 +15,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import AwareDatetime, BaseModel, Field
-
     from tgflow import search_attributes as attrs
-    from tgflow.activities.products import (
+    from tgflow.activities.products import ProductActivities
+    from tgflow.contracts.products import (
         BeginImportInput,
         FinishImportInput,
         ImportCounts,
         ImportPassInput,
         ImportPassResult,
-        ProductActivities,
+        ProductImportInput,
+        ProductImportReport,
     )
 
 SYNC_KIND = "product-import"
-
-
-class ProductImportInput(BaseModel):
-    shop_id: str
-    #: Walk the whole catalog (no cursors) and set products of vanished articles to draft.
-    full: bool = False
-    retry_initial_seconds: float = 1.0
-    retry_max_seconds: float = 30.0
-    pass_timeout_hours: float = 6.0
-    heartbeat_timeout_seconds: float = 120.0
-
-
-class ProductImportReport(BaseModel):
-    shop_id: str
-    full: bool = False
-    status: str = "completed"  # completed | completed_with_errors | skipped
-    #: A skipped run names the import that was running instead.
-    skipped_for: str | None = None
-    articles_read: int = 0
-    stock_rows_read: int = 0
-    created: int = 0
-    updated: int = 0
-    stock_updated: int = 0
-    unchanged: int = 0
-    drafted: int = 0
-    errors: int = 0
-    #: The first error reasons, each naming the SKU; all of them are in the status store.
-    error_samples: list[str] = Field(default_factory=list)
-    started_at: AwareDatetime
-    finished_at: AwareDatetime
-    duration_seconds: float = 0.0
 
 
 def _reason(err: BaseException) -> str:
