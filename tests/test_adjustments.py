@@ -203,3 +203,27 @@ async def test_webhooks_and_redeliveries_start_the_handling_once(client, setting
                                 headers={"X-F360-Signature": sign(secret, body)})).status_code == 202
     await (await start_adjustments(client, settings, order["id"])).result()
     assert notes_by_ref(tg_sim) == Counter({ref: 1})
+
+
+async def test_reconciliation_catches_lost_cancel_and_refund_webhooks(client, settings, worker, tg_sim, f360_sim,
+                                                                      store):
+    from tgflow.service.orders import reconcile_now
+
+    fast(settings)
+    cancelled = await exported(client, settings, f360_sim)
+    refunded = await exported(client, settings, f360_sim, lines=2)
+    untouched = await exported(client, settings, f360_sim)
+    # no webhook reaches tgflow (none subscribed): only the reconciliation can notice
+    f360_sim.sim.cancel_order(cancelled["id"])
+    refund = f360_sim.sim.refund_order(refunded["id"], amount="4.00")
+    result = await reconcile_now(client, settings)
+    assert result.adjustments == 2
+    await wait_for(lambda: astore.keys_of(store, SHOP, cancelled["id"]) == {"cancel": "done"}
+                   and astore.keys_of(store, SHOP, refunded["id"]) == {f"R{refund['id']}": "done"},
+                   what="cancel and refund handled")
+    assert tg_order_of(tg_sim, cancelled["number"])["status"] == "cancelled"
+    assert notes_by_ref(tg_sim) == Counter({f"{refunded['number']}-R{refund['id']}": 1})
+    assert astore.keys_of(store, SHOP, untouched["id"]) == {}
+    # the next run reads the same orders again (overlap): nothing new in TotalGest
+    await reconcile_now(client, settings)
+    assert notes_by_ref(tg_sim) == Counter({f"{refunded['number']}-R{refund['id']}": 1})

@@ -46,6 +46,7 @@ from tgflow.clients.errors import (
 from tgflow.clients.framework360 import IntegrationStatus, Order
 from tgflow.clients.totalgest import CustomerInput, TotalGestClient
 from tgflow.mapping.orders import MappingError, explain_rejection, map_order
+from tgflow.store import adjustments as astore
 from tgflow.store import orders as ostore
 from tgflow.store.models import utcnow
 
@@ -116,6 +117,8 @@ class ReconcileResult(BaseModel):
     enqueued: int = 0
     already_linked: int = 0
     skipped_failed: int = 0
+    #: Exported orders changed since (cancelled, refunded): their cancellation/refund handling was started.
+    adjustments: int = 0
     cursor: AwareDatetime | None = None
 
 
@@ -327,6 +330,7 @@ class OrderActivities:
         it changed in Framework360 after the failure (status or updated_at), otherwise it would
         fail again every run; ``tgflow export-orders`` re-exports it after a fix.
         """
+        from tgflow.service.adjustments import start_adjustments
         from tgflow.service.orders import enqueue_orders
 
         deps = self.deps
@@ -337,8 +341,11 @@ class OrderActivities:
         result = ReconcileResult()
         client = activity.client()
         page_no = 0
+        changed: list[int] = []  # exported orders changed after their export (a refund, a cancellation)
         async for page in _pages(deps, since):
             page_no += 1
+            changed += await deps.db(astore.linked_changed_since, deps.store, params.shop_id,
+                                     [(o.id, o.updated_at) for o in page.items])
             links = await deps.db(ostore.load_links, deps.store, params.shop_id, [o.id for o in page.items])
             wanted: list[int] = []
             for ref in page.items:
@@ -363,6 +370,18 @@ class OrderActivities:
                 await enqueue_orders(client, settings, wanted)
                 result.enqueued += len(wanted)
             activity.heartbeat(page_no)
+        # Cancellations and refunds whose webhook was lost: exported orders changed after their export.
+        for status in ("cancelled", "refunded"):
+            async for page in _pages(deps, since, status):
+                for ref in page.items:
+                    if ref.updated_at and (newest is None or ref.updated_at > newest):
+                        newest = ref.updated_at
+                changed += await deps.db(astore.linked_changed_since, deps.store, params.shop_id,
+                                         [(o.id, o.updated_at) for o in page.items])
+                activity.heartbeat(page_no)
+        for order_id in dict.fromkeys(changed):
+            await start_adjustments(client, settings, order_id)
+        result.adjustments = len(set(changed))
         await deps.db(ostore.set_cursor, deps.store, params.shop_id, newest)
         result.cursor = newest
         return result
@@ -380,11 +399,11 @@ def _record_metrics(params: RecordOrderInput) -> None:
         metrics.order_export_latency((utcnow() - params.completed_at).total_seconds())
 
 
-async def _pages(deps: Deps, since):
+async def _pages(deps: Deps, since, status: Literal["completed", "cancelled", "refunded"] = "completed"):
     f360 = deps.framework360
     page = 1
     while True:
-        result = await api_call(lambda: f360.list_orders(status="completed", updated_after=since, page=page),
+        result = await api_call(lambda: f360.list_orders(status=status, updated_after=since, page=page),
                                 what="listing Framework360 orders")
         yield result
         if result.is_last:
