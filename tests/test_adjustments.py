@@ -227,3 +227,25 @@ async def test_reconciliation_catches_lost_cancel_and_refund_webhooks(client, se
     # the next run reads the same orders again (overlap): nothing new in TotalGest
     await reconcile_now(client, settings)
     assert notes_by_ref(tg_sim) == Counter({f"{refunded['number']}-R{refund['id']}": 1})
+
+
+async def test_an_order_cancelled_before_export_is_never_exported_and_not_a_failure(client, settings, worker, tg_sim,
+                                                                                   f360_sim, store):
+    from tgflow.service.orders import export_orders_now
+    from tgflow.store import orders as ostore
+
+    fast(settings)
+    order = f360_sim.sim.create_order()
+    f360_sim.sim.cancel_order(order["id"])  # before the queue got to it
+    result = await export_one(client, settings, order["id"])
+    assert result.status == "cancelled"
+    assert [o for o in tg_sim.sim.orders() if o["external_ref"] == order["number"]] == []
+    link = ostore.get_link(store, SHOP, order["id"])
+    assert link.status == "cancelled" and link.last_error is None
+    assert ostore.list_links(store, SHOP, "failed") == []
+    assert [a.outcome for a in ostore.attempts(store, SHOP, order["id"])] == ["cancelled"]
+    status = f360_sim.sim.order(order["id"])["integrations"]["totalgest"]
+    assert status["status"] == "not_linked" and status["message"] == "cancelled in the shop before export"
+    report = await export_orders_now(client, settings, [order["id"]])
+    assert report.failed == 0 and report.succeeded == 0 and [c.number for c in report.cancelled] == [order["number"]]
+    assert [o for o in tg_sim.sim.orders() if o["external_ref"] == order["number"]] == []

@@ -58,6 +58,7 @@ REFERENCE_TTL_SECONDS = 60.0
 #: Framework360 keeps at most this much of a status message.
 MAX_STATUS_MESSAGE = 500
 NOT_EXPORTABLE = "OrderNotExportable"
+CANCELLED_BEFORE_EXPORT = "cancelled in the shop before export"
 
 
 # ---- inputs / outputs ---------------------------------------------------------------------------------------------
@@ -74,10 +75,11 @@ class ExportOrderInput(BaseModel):
 
 
 class ExportOrderResult(BaseModel):
-    outcome: Literal["linked", "already_linked"]
+    #: ``cancelled``: cancelled in the shop before it was exported, so never exported (not a failure).
+    outcome: Literal["linked", "already_linked", "cancelled"]
     f360_number: str
-    tg_order_id: int
-    tg_order_number: str
+    tg_order_id: int | None = None
+    tg_order_number: str | None = None
     tg_customer_id: int | None = None
     f360_status: str | None = None
     completed_at: AwareDatetime | None = None
@@ -90,7 +92,7 @@ class ExportOrderResult(BaseModel):
 class RecordOrderInput(BaseModel):
     shop_id: str
     f360_order_id: int
-    outcome: Literal["linked", "already_linked", "failed"]
+    outcome: Literal["linked", "already_linked", "failed", "cancelled"]
     f360_number: str | None = None
     tg_order_id: int | None = None
     tg_order_number: str | None = None
@@ -267,6 +269,8 @@ class OrderActivities:
                     tg_order_id=first.id, tg_order_number=first.number, tg_customer_id=first.customer_id,
                     f360_status=order.status, completed_at=order.completed_at)
 
+            if order.status == "cancelled":  # cancelled in the shop before its export: never exported
+                return ExportOrderResult(outcome="cancelled", f360_number=number, f360_status=order.status)
             codes, rates, currency = await self._tg_reference(tg)
             try:
                 mapped = map_order(order, deps.settings.payment_methods, tg_payment_codes=codes,
@@ -301,7 +305,9 @@ class OrderActivities:
             number=params.f360_number, tg_order_id=params.tg_order_id, tg_order_number=params.tg_order_number,
             tg_customer_id=params.tg_customer_id, reason=params.reason, workflow_id=params.workflow_id,
             run_id=params.run_id, f360_status=params.f360_status, completed_at=params.completed_at)
-        if params.outcome == "failed":
+        if params.outcome == "cancelled":
+            status = IntegrationStatus(status="not_linked", message=CANCELLED_BEFORE_EXPORT, synced_at=utcnow())
+        elif params.outcome == "failed":
             status = IntegrationStatus(status="error", message=(params.reason or "export failed")[:MAX_STATUS_MESSAGE],
                                        synced_at=utcnow())
         else:
