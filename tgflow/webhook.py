@@ -6,6 +6,9 @@ before anything else, answers fast, and signals the shop's order queue
 ignores ids it holds, a finished order exported again is found by ``external_ref``,
 and recently seen event ids are skipped outright.
 
+``order.cancelled`` and ``order.refunded`` start the order's cancellation/refund handling
+(``order-adjust-<shop>-<order>``, which joins a running one; done refunds never run twice).
+
 ``order.updated`` of a linked order that became cancelled or refunded flags it
 ``changed_after_export`` in the status store (checked in the background, the
 response does not wait for Framework360).
@@ -59,6 +62,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlette:
     """``client`` is a connected Temporal client (pydantic data converter)."""
+    from tgflow.service.adjustments import start_adjustments
     from tgflow.service.orders import enqueue_orders
 
     secret = settings.f360.webhook_secret.get_secret_value()
@@ -113,7 +117,7 @@ def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlet
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         order_id = data.get("order_id")
         event_id = str(event.get("id") or "")
-        if kind not in ("order.completed", "order.updated"):
+        if kind not in ("order.completed", "order.updated", "order.cancelled", "order.refunded"):
             return JSONResponse({"status": "ignored", "reason": f"event type {kind!r} is not handled"}, status_code=202)
         if isinstance(order_id, bool) or not isinstance(order_id, int):
             return _error(400, "bad_request", "data.order_id must be an integer")
@@ -124,6 +128,15 @@ def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlet
                 seen.add(event_id)
             return JSONResponse({"status": "accepted", "order_id": order_id}, status_code=202,
                                 background=BackgroundTask(check_changed, order_id))
+        if kind in ("order.cancelled", "order.refunded"):
+            try:
+                await asyncio.wait_for(start_adjustments(client, settings, order_id), ENQUEUE_TIMEOUT_SECONDS)
+            except Exception as exc:
+                log.error("could not start the %s handling of order %s: %s", kind, order_id, exc)
+                return _error(503, "unavailable", "Temporal is not reachable; try again")
+            if event_id:
+                seen.add(event_id)
+            return JSONResponse({"status": "started", "order_id": order_id}, status_code=202)
         try:
             # Answer within the sender's patience; a cut-off signal is harmless (the queue ignores repeats).
             await asyncio.wait_for(enqueue_orders(client, settings, [order_id]), ENQUEUE_TIMEOUT_SECONDS)

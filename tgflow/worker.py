@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 from tgflow.activities import Deps, build_activities
 from tgflow.config import Settings
 from tgflow.store import Store
+from tgflow.workflows.adjustments import OrderAdjustmentsWorkflow, OrderAdjustmentWorkflow
 from tgflow.workflows.ops import DriftReportWorkflow, HealthCheckWorkflow
 from tgflow.workflows.orders import (
     ExportOrdersWorkflow,
@@ -32,6 +33,8 @@ WORKFLOWS: list[type] = [
     ProductImportWorkflow,
     DriftReportWorkflow,
     HealthCheckWorkflow,
+    OrderAdjustmentsWorkflow,
+    OrderAdjustmentWorkflow,
 ]
 
 

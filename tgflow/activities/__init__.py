@@ -22,6 +22,10 @@ def build_activities(deps: Deps) -> list[Callable]:
 
     ops = OpsActivities(deps)
     activities += [ops.drift_report, ops.health_check]
+    from tgflow.activities.adjustments import AdjustmentActivities
+
+    adjustments = AdjustmentActivities(deps)
+    activities += [adjustments.plan_adjustments, adjustments.apply_adjustment, adjustments.record_adjustment_failure]
     return activities
 
 

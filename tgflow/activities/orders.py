@@ -46,6 +46,7 @@ from tgflow.clients.errors import (
 from tgflow.clients.framework360 import IntegrationStatus, Order
 from tgflow.clients.totalgest import CustomerInput, TotalGestClient
 from tgflow.mapping.orders import MappingError, explain_rejection, map_order
+from tgflow.store import adjustments as astore
 from tgflow.store import orders as ostore
 from tgflow.store.models import utcnow
 
@@ -57,6 +58,7 @@ REFERENCE_TTL_SECONDS = 60.0
 #: Framework360 keeps at most this much of a status message.
 MAX_STATUS_MESSAGE = 500
 NOT_EXPORTABLE = "OrderNotExportable"
+CANCELLED_BEFORE_EXPORT = "cancelled in the shop before export"
 
 
 # ---- inputs / outputs ---------------------------------------------------------------------------------------------
@@ -73,10 +75,11 @@ class ExportOrderInput(BaseModel):
 
 
 class ExportOrderResult(BaseModel):
-    outcome: Literal["linked", "already_linked"]
+    #: ``cancelled``: cancelled in the shop before it was exported, so never exported (not a failure).
+    outcome: Literal["linked", "already_linked", "cancelled"]
     f360_number: str
-    tg_order_id: int
-    tg_order_number: str
+    tg_order_id: int | None = None
+    tg_order_number: str | None = None
     tg_customer_id: int | None = None
     f360_status: str | None = None
     completed_at: AwareDatetime | None = None
@@ -89,7 +92,7 @@ class ExportOrderResult(BaseModel):
 class RecordOrderInput(BaseModel):
     shop_id: str
     f360_order_id: int
-    outcome: Literal["linked", "already_linked", "failed"]
+    outcome: Literal["linked", "already_linked", "failed", "cancelled"]
     f360_number: str | None = None
     tg_order_id: int | None = None
     tg_order_number: str | None = None
@@ -116,6 +119,8 @@ class ReconcileResult(BaseModel):
     enqueued: int = 0
     already_linked: int = 0
     skipped_failed: int = 0
+    #: Exported orders changed since (cancelled, refunded): their cancellation/refund handling was started.
+    adjustments: int = 0
     cursor: AwareDatetime | None = None
 
 
@@ -264,6 +269,8 @@ class OrderActivities:
                     tg_order_id=first.id, tg_order_number=first.number, tg_customer_id=first.customer_id,
                     f360_status=order.status, completed_at=order.completed_at)
 
+            if order.status == "cancelled":  # cancelled in the shop before its export: never exported
+                return ExportOrderResult(outcome="cancelled", f360_number=number, f360_status=order.status)
             codes, rates, currency = await self._tg_reference(tg)
             try:
                 mapped = map_order(order, deps.settings.payment_methods, tg_payment_codes=codes,
@@ -305,7 +312,9 @@ class OrderActivities:
             number=params.f360_number, tg_order_id=params.tg_order_id, tg_order_number=params.tg_order_number,
             tg_customer_id=params.tg_customer_id, reason=params.reason, workflow_id=params.workflow_id,
             run_id=params.run_id, f360_status=params.f360_status, completed_at=params.completed_at)
-        if params.outcome == "failed":
+        if params.outcome == "cancelled":
+            status = IntegrationStatus(status="not_linked", message=CANCELLED_BEFORE_EXPORT, synced_at=utcnow())
+        elif params.outcome == "failed":
             status = IntegrationStatus(status="error", message=(params.reason or "export failed")[:MAX_STATUS_MESSAGE],
                                        synced_at=utcnow())
         else:
@@ -349,6 +358,7 @@ class OrderActivities:
         it changed in Framework360 after the failure (status or updated_at), otherwise it would
         fail again every run; ``tgflow export-orders`` re-exports it after a fix.
         """
+        from tgflow.service.adjustments import start_adjustments
         from tgflow.service.orders import enqueue_orders
 
         deps = self.deps
@@ -359,8 +369,11 @@ class OrderActivities:
         result = ReconcileResult()
         client = activity.client()
         page_no = 0
+        changed: list[int] = []  # exported orders changed after their export (a refund, a cancellation)
         async for page in _pages(deps, since):
             page_no += 1
+            changed += await deps.db(astore.linked_changed_since, deps.store, params.shop_id,
+                                     [(o.id, o.updated_at) for o in page.items])
             links = await deps.db(ostore.load_links, deps.store, params.shop_id, [o.id for o in page.items])
             wanted: list[int] = []
             for ref in page.items:
@@ -385,6 +398,18 @@ class OrderActivities:
                 await enqueue_orders(client, settings, wanted)
                 result.enqueued += len(wanted)
             activity.heartbeat(page_no)
+        # Cancellations and refunds whose webhook was lost: exported orders changed after their export.
+        for status in ("cancelled", "refunded"):
+            async for page in _pages(deps, since, status):
+                for ref in page.items:
+                    if ref.updated_at and (newest is None or ref.updated_at > newest):
+                        newest = ref.updated_at
+                changed += await deps.db(astore.linked_changed_since, deps.store, params.shop_id,
+                                         [(o.id, o.updated_at) for o in page.items])
+                activity.heartbeat(page_no)
+        for order_id in dict.fromkeys(changed):
+            await start_adjustments(client, settings, order_id)
+        result.adjustments = len(set(changed))
         await deps.db(ostore.set_cursor, deps.store, params.shop_id, newest)
         result.cursor = newest
         return result
@@ -402,11 +427,11 @@ def _record_metrics(params: RecordOrderInput) -> None:
         metrics.order_export_latency((utcnow() - params.completed_at).total_seconds())
 
 
-async def _pages(deps: Deps, since):
+async def _pages(deps: Deps, since, status: Literal["completed", "cancelled", "refunded"] = "completed"):
     f360 = deps.framework360
     page = 1
     while True:
-        result = await api_call(lambda: f360.list_orders(status="completed", updated_after=since, page=page),
+        result = await api_call(lambda: f360.list_orders(status=status, updated_after=since, page=page),
                                 what="listing Framework360 orders")
         yield result
         if result.is_last:

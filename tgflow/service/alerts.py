@@ -44,13 +44,21 @@ def failures_finding(settings: Settings, store: Store) -> str | None:
 
     data = store_overview(store, settings.totalgest.shop_id)
     orders, products = data["orders"]["failed"], data["products"]["error"]
+    adjustments = data["adjustments"]["failed"]
     threshold = settings.alerts.failure_threshold
-    if orders + products < max(threshold, 1):
+    if orders + products + adjustments < max(threshold, 1):
         return None
     text = f"{orders} failed order(s) and {products} product(s) in error (threshold {threshold})"
+    if adjustments:
+        text = (f"{orders} failed order(s), {adjustments} refused cancellation(s)/refund(s) and {products} "
+                f"product(s) in error (threshold {threshold})")
     oldest = data["oldest_failed_order"]
+    adjust = data["oldest_failed_adjustment"]
     if oldest:
         text += f"; oldest order {oldest['number'] or oldest['order_id']}: {oldest['reason']}"
+    elif adjust:
+        what = "cancellation" if adjust["kind"] == "cancel" else f"refund {adjust['refund_id']}"
+        text += f"; oldest {what} of order {adjust['number'] or adjust['order_id']}: {adjust['reason']}"
     elif data["oldest_failed_product"]:
         item = data["oldest_failed_product"]
         text += f"; oldest product {item['sku']}: {item['reason']}"

@@ -109,6 +109,7 @@ async def export_orders_now(client: Client, settings: Settings, order_ids: list[
         report.linked += part.linked
         report.already += part.already
         report.failures += part.failures
+        report.cancelled += part.cancelled
     return report
 
 

@@ -3,6 +3,7 @@
 from tgflow.store.db import Store
 from tgflow.store.models import (
     Alert,
+    OrderAdjustment,
     OrderAttempt,
     OrderLink,
     ProductLink,
@@ -11,4 +12,4 @@ from tgflow.store.models import (
     utcnow,
 )
 
-__all__ = ["Alert", "OrderAttempt", "OrderLink", "ProductLink", "Store", "SyncCursor", "SyncRun", "utcnow"]
+__all__ = ["Alert", "OrderAdjustment", "OrderAttempt", "OrderLink", "ProductLink", "Store", "SyncCursor", "SyncRun", "utcnow"]

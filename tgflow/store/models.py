@@ -171,3 +171,34 @@ class Alert(SQLModel, table=True):
     notified_at: datetime | None = _when()
     #: Why the last delivery did not happen (no URL set, the URL refused it…); cleared on success.
     notify_error: str | None = None
+
+
+class OrderAdjustment(SQLModel, table=True):
+    """One cancellation or refund of an exported shop order and where it stands in TotalGest.
+
+    ``key`` is ``cancel`` or ``R<refund id>``: one row per business key, however often it is handled.
+    """
+
+    __tablename__ = "order_adjustment"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "f360_order_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: str = Field(index=True)
+    f360_order_id: int = Field(index=True)
+    key: str
+    #: cancel | refund
+    kind: str
+    refund_id: int | None = None
+    f360_number: str | None = None
+    #: pending | done | skipped | failed
+    status: str = Field(default="pending", index=True)
+    #: What was done, in one line (``cancelled in TotalGest``, ``credit note NC-… 12.50 CHF``…).
+    outcome: str | None = None
+    tg_credit_note_number: str | None = None
+    #: Gross amount credited (decimal string).
+    amount: str | None = None
+    last_error: str | None = None
+    attempts: int = 0
+    workflow_id: str | None = None
+    created_at: datetime | None = _when()
+    updated_at: datetime | None = _when()

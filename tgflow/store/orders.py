@@ -19,7 +19,7 @@ from tgflow.store.db import Store
 from tgflow.store.models import OrderAttempt, OrderLink, SyncCursor, utcnow
 
 RECONCILE_CURSOR = "orders_reconcile"
-STATUSES = ("linked", "not_linked", "pending", "failed")
+STATUSES = ("linked", "not_linked", "pending", "failed", "cancelled")
 
 
 def _link(s: Session, shop_id: str, order_id: int) -> OrderLink:
@@ -89,7 +89,8 @@ def record_result(
     f360_status: str | None = None,
     completed_at: datetime | None = None,
 ) -> OrderLink:
-    """Write the outcome of one export run (``linked`` | ``already_linked`` | ``failed``); safe to repeat."""
+    """Write the outcome of one export run (``linked`` | ``already_linked`` | ``failed`` | ``cancelled``); safe to
+    repeat."""
 
     def work(s: Session) -> OrderLink:
         now = utcnow()
@@ -101,6 +102,10 @@ def record_result(
             link.tg_customer_id = tg_customer_id or link.tg_customer_id
             link.last_error = None
             link.linked_at = link.linked_at or now
+        elif outcome == "cancelled":  # cancelled in the shop before export: never exported, not a failure
+            if link.status != "linked":
+                link.status = "cancelled"
+                link.last_error = None
         elif link.status != "linked":  # a failed re-run never hides an existing link
             link.status = "failed"
             link.last_error = reason
@@ -118,7 +123,8 @@ def record_result(
         if not seen:
             link.attempts = (link.attempts or 0) + 1
             s.add(OrderAttempt(shop_id=shop_id, f360_order_id=order_id, at=now, outcome=outcome,
-                               message=reason, workflow_id=workflow_id, run_id=run_id,
+                               message=reason or ("cancelled in the shop before export" if outcome == "cancelled"
+                                                  else None), workflow_id=workflow_id, run_id=run_id,
                                tg_order_number=tg_order_number))
         link.last_attempt_at = now
         link.updated_at = now

@@ -195,6 +195,8 @@ class ExportOrdersWorkflow:
             r.failed += 1
             r.failures.append(OrderFailure(order_id=order_id, number=result.f360_number,
                                            reason=result.reason or "failed"))
+        elif result.status == "cancelled":
+            r.cancelled.append(OrderLinked(order_id=order_id, number=result.f360_number))
         elif result.status == "already_linked":
             r.already_linked += 1
             r.already.append(OrderLinked(order_id=order_id, number=result.f360_number,

@@ -41,7 +41,7 @@ class OrderExportInput(ExportParams):
 class OrderExportResult(BaseModel):
     shop_id: str
     f360_order_id: int
-    status: Literal["linked", "already_linked", "failed"]
+    status: Literal["linked", "already_linked", "failed", "cancelled"]
     f360_number: str | None = None
     tg_order_number: str | None = None
     tg_order_id: int | None = None
@@ -96,6 +96,8 @@ class ExportReport(BaseModel):
     linked: list[OrderLinked] = Field(default_factory=list)
     already: list[OrderLinked] = Field(default_factory=list)
     failures: list[OrderFailure] = Field(default_factory=list)
+    #: Cancelled in the shop before export: never exported, not a failure.
+    cancelled: list[OrderLinked] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:

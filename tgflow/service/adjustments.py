@@ -1,0 +1,79 @@
+"""Use cases of cancellations and refunds: start them (webhook, reconciliation), re-drive refused ones.
+
+Workflow ids come from business keys, so a redelivered webhook or a second reconciliation starts nothing
+new: the per-order scan joins a running one (``USE_EXISTING``) and the per-refund / per-cancel workflows
+run once when done, again only when they failed (``orders retry``).
+"""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from tgflow.config import Settings
+from tgflow.contracts.adjustments import (
+    AdjustmentInput,
+    AdjustmentKind,
+    RetryParams,
+    ScanInput,
+    adjustment_workflow_id,
+    scan_workflow_id,
+)
+from tgflow.store import Store
+from tgflow.store import adjustments as astore
+from tgflow.workflows.adjustments import (
+    OrderAdjustmentsWorkflow,
+    OrderAdjustmentWorkflow,
+    adjustment_attributes,
+    adjustment_summary,
+)
+
+
+def retry_params(settings: Settings) -> RetryParams:
+    o = settings.orders
+    return RetryParams(retry_for_hours=o.retry_for_hours, retry_initial_seconds=o.retry_initial_seconds,
+                       retry_max_seconds=o.retry_max_seconds, attempt_timeout_seconds=o.attempt_timeout_seconds)
+
+
+async def start_adjustments(client: Client, settings: Settings, order_id: int) -> WorkflowHandle:
+    """Handle whatever the shop order needs in TotalGest (its refunds, its cancellation); idempotent."""
+    shop = settings.totalgest.shop_id
+    return await client.start_workflow(
+        OrderAdjustmentsWorkflow.run, ScanInput(shop_id=shop, f360_order_id=int(order_id),
+                                                retry=retry_params(settings)),
+        id=scan_workflow_id(shop, int(order_id)), task_queue=settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        search_attributes=adjustment_attributes(shop, "refund"),
+        static_summary=f"Cancellation and refunds of Framework360 order {order_id} → TotalGest (shop {shop})")
+
+
+async def start_adjustment(client: Client, settings: Settings, order_id: int, kind: AdjustmentKind,
+                           refund_id: int | None = None) -> WorkflowHandle:
+    """One cancellation or refund now (``orders retry``): runs again only if it failed before."""
+    shop = settings.totalgest.shop_id
+    return await client.start_workflow(
+        OrderAdjustmentWorkflow.run,
+        AdjustmentInput(shop_id=shop, f360_order_id=order_id, kind=kind, refund_id=refund_id,
+                        retry=retry_params(settings)),
+        id=adjustment_workflow_id(shop, order_id, kind, refund_id), task_queue=settings.temporal.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        search_attributes=adjustment_attributes(shop, kind),
+        static_summary=adjustment_summary(shop, order_id, kind, refund_id))
+
+
+async def retry_failed_adjustments(client: Client, settings: Settings, store: Store,
+                                   order_ids: list[int] | None = None) -> list[WorkflowHandle]:
+    """Re-drive refused cancellations/refunds (all, or those of these orders); returns their handles."""
+    shop = settings.totalgest.shop_id
+    wanted = set(order_ids) if order_ids is not None else None
+    handles = []
+    for row in astore.failed(store, shop):
+        if wanted is None or row.f360_order_id in wanted:
+            kind: AdjustmentKind = "cancel" if row.kind == "cancel" else "refund"
+            handles.append(await start_adjustment(client, settings, row.f360_order_id, kind, row.refund_id))
+    return handles
+
+
+__all__ = ["retry_failed_adjustments", "retry_params", "start_adjustment", "start_adjustments"]
