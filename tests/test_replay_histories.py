@@ -4,7 +4,8 @@
 ``data/record_histories.py`` (see its docstring) from the code before the restructuring of issue 12
 and before failed exports became failed workflows: every workflow type the worker registers, linked,
 failed, still retrying, a queue with a backlog, a bulk export, a product import mid-pass and completed,
-the drift report, the health check. The current workflows (``tgflow.worker.WORKFLOWS``) must replay
+the drift report, the health check. ``*_failing_workflow.json`` were recorded after failed exports became
+failed workflows (the ``failed-export-fails-workflow`` patch). The current workflows (``tgflow.worker.WORKFLOWS``) must replay
 each of them without a non-determinism error; a changed workflow keeps old histories replaying with
 ``workflow.patched`` (docs/deployment.md, upgrades).
 """

@@ -4,6 +4,7 @@ Run from the repository root (takes about a minute; it starts and stops everythi
 
     .venv/bin/python tests/data/record_histories.py            # writes tests/data/histories/*.json
     .venv/bin/python tests/data/record_histories.py --out DIR  # elsewhere
+    .venv/bin/python tests/data/record_histories.py --out DIR --suffix _v2   # names like export_linked_v2.json
 
 It starts a real Temporal dev server (the ``temporal`` binary from the venv), the TotalGest and
 Framework360 simulators on loopback, a SQLite status store in a temporary folder and a tgflow worker,
@@ -33,7 +34,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -104,9 +105,10 @@ async def event_types(handle: WorkflowHandle) -> list[str]:
 
 
 class Recorder:
-    def __init__(self, client: Client, out: Path) -> None:
+    def __init__(self, client: Client, out: Path, suffix: str = "") -> None:
         self.client = client
         self.out = out
+        self.suffix = suffix
         self.histories: dict[str, str] = {}
 
     async def save(self, name: str, workflow_id: str, run_id: str | None = None) -> None:
@@ -125,7 +127,7 @@ class Recorder:
     def write(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         for name, text in self.histories.items():
-            (self.out / f"{name}.json").write_text(json.dumps(json.loads(text), indent=1) + "\n")
+            (self.out / f"{name}{self.suffix}.json").write_text(json.dumps(json.loads(text), indent=1) + "\n")
 
 
 def private_values(orders: list[dict]) -> set[str]:
@@ -140,7 +142,7 @@ def private_values(orders: list[dict]) -> set[str]:
     return {v for v in values if v and len(v) >= 4}
 
 
-async def record(out: Path) -> None:
+async def record(out: Path, suffix: str = "") -> None:
     tmp = Path(tempfile.mkdtemp(prefix="tgflow-record-"))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=shutil.which("temporal"), data_converter=pydantic_data_converter,
@@ -154,7 +156,7 @@ async def record(out: Path) -> None:
             shop = settings.totalgest.shop_id
             store = Store(settings.database_url)
             deps = Deps(settings, store)
-            rec = Recorder(client, out)
+            rec = Recorder(client, out, suffix)
             try:
                 async with build_worker(client, settings, deps):
                     await scenarios(rec, client, settings, tg, f360, shop)
@@ -186,6 +188,14 @@ async def scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360,
             id=export_workflow_id(shop, order_id), task_queue=TASK_QUEUE,
             search_attributes=child_search_attributes(shop), static_summary=export_summary(shop, order_id))
 
+    async def export_outcome(handle: WorkflowHandle) -> str:
+        """``failed`` whether the export completes with it (before ``failed-export-fails-workflow``) or fails."""
+        try:
+            return (await handle.result()).status
+        except WorkflowFailureError as err:
+            assert getattr(err.cause, "type", None) == "OrderExportFailed", err
+            return "failed"
+
     async def has_event(handle: WorkflowHandle, event: str, count: int = 1) -> bool:
         return (await event_types(handle)).count(event) >= count
 
@@ -201,7 +211,7 @@ async def scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360,
 
     bad = f360.create_order(problem="unknown_sku")
     h = await start_one(bad["id"])
-    assert (await h.result()).status == "failed"
+    assert await export_outcome(h) == "failed"
     await rec.save("export_failed_unknown_sku", h.id, h.result_run_id)
 
     tg.set_faults(error_rate=1.0)  # TotalGest answers 5xx to everything
@@ -216,7 +226,7 @@ async def scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360,
 
         gave_up = f360.create_order()
         h = await start_one(gave_up["id"], retry_for_hours=2 / 3600)  # 2 s of patience
-        assert (await h.result()).status == "failed"
+        assert await export_outcome(h) == "failed"
         await rec.save("export_gave_up_after_retries", h.id, h.result_run_id)
     finally:
         tg.set_faults()
@@ -326,8 +336,10 @@ async def scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--suffix", default="", help="appended to each file name (e.g. _v2), to add a release's "
+                        "histories beside the older ones")
     args = parser.parse_args()
-    asyncio.run(record(args.out))
+    asyncio.run(record(args.out, args.suffix))
 
 
 if __name__ == "__main__":
