@@ -12,7 +12,11 @@ one step; a failed one adds ``record_order_result``. Both are safe to run again:
 2. ``record_order_result`` writes the outcome to the status store (one attempt row per
    workflow run, however often it runs) and sets the order's ``integrations/totalgest``
    status on Framework360 - the shop's status column. The workflow runs it for a
-   failure, and for a success that ``export_order`` could not record.
+   failure, and for a success that ``export_order`` could not record. Recording a run's
+   outcome also deletes the order's earlier *failed* export runs from Temporal (same
+   workflow id, closed by then): the Web UI's failed-export query then lists an order
+   only while its latest run failed, as `tgflow orders list --status failed` does (the
+   attempts and their reasons stay in the status store, ``tgflow orders show``).
 
 Plus ``reconcile_orders`` for the reconciliation schedule. Activities read customer
 data themselves; nothing personal goes into their inputs, results or error messages.
@@ -32,7 +36,10 @@ from typing import Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel
 from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from tgflow import metrics
 from tgflow.activities.deps import Deps
@@ -312,6 +319,7 @@ class OrderActivities:
             number=params.f360_number, tg_order_id=params.tg_order_id, tg_order_number=params.tg_order_number,
             tg_customer_id=params.tg_customer_id, reason=params.reason, workflow_id=params.workflow_id,
             run_id=params.run_id, f360_status=params.f360_status, completed_at=params.completed_at)
+        await self._forget_superseded_failures(params)
         if params.outcome == "cancelled":
             status = IntegrationStatus(status="not_linked", message=CANCELLED_BEFORE_EXPORT, synced_at=utcnow())
         elif params.outcome == "failed":
@@ -346,6 +354,32 @@ class OrderActivities:
         except PermanentError:
             return False
         return False
+
+    async def _forget_superseded_failures(self, params: RecordOrderInput) -> None:
+        """Delete the earlier failed export runs of this order (same workflow id) from Temporal.
+
+        A closed run's search attributes and status never change, so a run that failed before the cause
+        was fixed would stay in every "failed" query of the Web UI. This run (linked, or failed again)
+        supersedes them. Only runs of this workflow id: the current run of an id is this one, so the
+        earlier ones are closed. Safe to repeat (a run already deleted is skipped)."""
+        if not (params.workflow_id and params.run_id and activity.in_activity()):
+            return
+        earlier = await self.deps.db(ostore.attempts, self.deps.store, params.shop_id, params.f360_order_id)
+        runs = {a.run_id for a in earlier
+                if a.outcome == "failed" and a.workflow_id == params.workflow_id and a.run_id
+                and a.run_id != params.run_id}
+        if not runs:
+            return
+        client = activity.client()
+        for run_id in sorted(runs):
+            try:
+                await client.workflow_service.delete_workflow_execution(DeleteWorkflowExecutionRequest(
+                    namespace=client.namespace,
+                    workflow_execution=WorkflowExecution(workflow_id=params.workflow_id, run_id=run_id)))
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    log.warning("could not delete superseded failed run %s of %s: %s", run_id,
+                                params.workflow_id, exc.message)
 
     @activity.defn
     async def reconcile_orders(self, params: ReconcileInput) -> ReconcileResult:

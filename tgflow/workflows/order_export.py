@@ -3,9 +3,12 @@
 One activity, ``export_order``, which also records a success (status store, Framework360
 status column); ``record_order_result`` follows only for a failure, or for a success the
 export could not record. Transient failures retry with exponential backoff for
-``retry_for_hours``; a reason a person must fix fails fast. The result says ``linked`` /
-``already_linked`` / ``failed`` (the workflow itself completes, so a parent always gets the
-reason; ``TgSyncStatus`` shows ``failed`` in the Web UI).
+``retry_for_hours``; a reason a person must fix fails fast. A linked export completes with
+``linked`` / ``already_linked``; a failed one is recorded (status store, Framework360 status
+column), sets ``TgSyncStatus="failed"``, then fails the workflow with the reason as its failure
+message (``OrderExportFailed``, non-retryable, details ``{"number", "order_id"}``), so the Web UI
+shows it Failed; parents read the reason from that failure. Histories from before that change
+complete with ``status="failed"`` as they did (``FAILED_EXPORT_FAILS_PATCH``).
 
 A module of its own, and small on purpose: the sandbox imports a workflow's module afresh for
 every run (compiling it from source where no ``.pyc`` is written), and there is one run per
@@ -30,6 +33,8 @@ with workflow.unsafe.imports_passed_through():
         RecordOrderInput,
     )
     from tgflow.workflows.orders_io import (
+        EXPORT_FAILED,
+        FAILED_EXPORT_FAILS_PATCH,
         ONE_STEP_EXPORT_PATCH,
         OrderExportInput,
         OrderExportResult,
@@ -123,6 +128,12 @@ class OrderExportWorkflow:
         label = result.f360_number or f"order {params.f360_order_id}"
         if result.status == "failed":
             workflow.set_current_details(f"**Failed** {label}: {result.reason}")
+            # Failed in the Web UI (status, Failures, ``ExecutionStatus="Failed"``) with the one-line reason a
+            # person reads in `tgflow orders list`. Runs recorded before this patch complete as they did.
+            if workflow.patched(FAILED_EXPORT_FAILS_PATCH):
+                raise ApplicationError(result.reason or "export failed",
+                                       {"number": result.f360_number, "order_id": params.f360_order_id},
+                                       type=EXPORT_FAILED, non_retryable=True)
         else:
             verb = "Already linked" if result.status == "already_linked" else "Linked"
             workflow.set_current_details(f"**{verb}** {label} → TotalGest {result.tg_order_number}")

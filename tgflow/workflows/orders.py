@@ -5,7 +5,8 @@ credentials): the activities read the order themselves.
 
 * ``OrderExportWorkflow`` (``order-export-<shop>-<order id>``, in ``order_export.py``,
   re-exported here): an exported order is one local activity (export and record), with
-  retries; a failure adds the record activity.
+  retries; a failure adds the record activity and fails the workflow with the reason
+  (``OrderExportFailed``), so the Web UI shows it Failed; the parents below count it as failed.
 * ``OrderQueueWorkflow`` (``order-queue-<shop>``): long-running, fed by ``enqueue``
   signals (callers use signal-with-start), runs at most ``max_concurrent`` exports,
   continues as new carrying its backlog.
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         export_summary,
         export_workflow_id,
         failure_reason,
+        is_failed_export,
         queue_workflow_id,
     )
 
@@ -63,7 +65,8 @@ __all__ = [
     "EnqueueOrders", "ExportOrdersInput", "ExportOrdersWorkflow", "ExportParams", "ExportReport",
     "OrderExportInput", "OrderExportResult", "OrderExportWorkflow", "OrderFailure", "OrderLinked",
     "OrderQueueInput", "OrderQueueWorkflow", "OrderReconcileInput", "OrderReconcileWorkflow",
-    "child_search_attributes", "export_summary", "export_workflow_id", "failure_reason", "queue_workflow_id",
+    "child_search_attributes", "export_summary", "export_workflow_id", "failure_reason", "is_failed_export",
+    "queue_workflow_id",
 ]
 
 
@@ -124,7 +127,10 @@ class OrderQueueWorkflow:
         except WorkflowAlreadyStartedError:
             outcome = "already_running"  # another run (a bulk export, the previous queue run) is exporting it
         except ChildWorkflowError as err:
-            workflow.logger.warning("export of order %s ended abnormally: %s", order_id, err)
+            if is_failed_export(err):
+                outcome = "failed"  # recorded by the export; the reason is its failure message
+            else:
+                workflow.logger.warning("export of order %s ended abnormally: %s", order_id, err)
         finally:
             self._running.pop(order_id, None)
             self._done[outcome] = self._done.get(outcome, 0) + 1
@@ -186,9 +192,12 @@ class ExportOrdersWorkflow:
                     await workflow.sleep(timedelta(seconds=wait))
                     wait = min(wait * 2, 30.0)
                 except ChildWorkflowError as err:
+                    # A failed export fails with its reason as the message; anything else ended abnormally.
                     reason, number = failure_reason(err, params.export)
+                    if not is_failed_export(err):
+                        reason = f"export did not finish: {reason}"
                     result = OrderExportResult(shop_id=params.shop_id, f360_order_id=order_id, status="failed",
-                                               f360_number=number, reason=f"export did not finish: {reason}")
+                                               f360_number=number, reason=reason)
                     break
         r = self._report
         if result.status == "failed":

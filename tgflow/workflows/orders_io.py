@@ -22,6 +22,11 @@ EXPORT_KIND = "order-export"
 #: ``workflow.patched`` id of the one-step export: ``export_order`` runs as a local activity of the export
 #: workflow and records a success itself (no record activity, no activity task round trips).
 ONE_STEP_EXPORT_PATCH = "one-step-export"
+#: ``workflow.patched`` id: an export that ends needing a person fails the workflow (status Failed in the Web UI,
+#: the reason as its failure message) instead of completing with ``status="failed"``.
+FAILED_EXPORT_FAILS_PATCH = "failed-export-fails-workflow"
+#: The type of that failure (non-retryable); its message is the reason, its details ``{"number", "order_id"}``.
+EXPORT_FAILED = "OrderExportFailed"
 
 
 class ExportParams(BaseModel):
@@ -149,6 +154,12 @@ def is_not_exportable(err: BaseException) -> bool:
     """A failure a person must fix (non-retryable), as raised by a local or a regular activity."""
     cause = _cause(err)
     return isinstance(cause, ApplicationError) and (cause.non_retryable or cause.type == NOT_EXPORTABLE)
+
+
+def is_failed_export(err: BaseException) -> bool:
+    """A child export that failed the way a failed export fails (reason as message), not abnormally."""
+    cause = _cause(err)
+    return isinstance(cause, ApplicationError) and cause.type == EXPORT_FAILED
 
 
 def child_search_attributes(shop_id: str) -> TypedSearchAttributes:
