@@ -134,6 +134,8 @@ class OrderExportWorkflow:
                 raise ApplicationError(result.reason or "export failed",
                                        {"number": result.f360_number, "order_id": params.f360_order_id},
                                        type=EXPORT_FAILED, non_retryable=True)
+        elif result.status == "cancelled":
+            workflow.set_current_details(f"**Not exported** {label}: cancelled in the shop before export")
         else:
             verb = "Already linked" if result.status == "already_linked" else "Linked"
             workflow.set_current_details(f"**{verb}** {label} → TotalGest {result.tg_order_number}")
