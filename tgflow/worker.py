@@ -21,6 +21,7 @@ from tgflow.workflows.orders import (
     OrderReconcileWorkflow,
 )
 from tgflow.workflows.products import ProductImportWorkflow
+from tgflow.workflows.shipments import OrderShipmentWorkflow, ShipmentImportWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ WORKFLOWS: list[type] = [
     ProductImportWorkflow,
     DriftReportWorkflow,
     HealthCheckWorkflow,
+    ShipmentImportWorkflow,
+    OrderShipmentWorkflow,
 ]
 
 

@@ -22,6 +22,11 @@ def build_activities(deps: Deps) -> list[Callable]:
 
     ops = OpsActivities(deps)
     activities += [ops.drift_report, ops.health_check]
+    from tgflow.activities.shipments import ShipmentActivities
+
+    shipments = ShipmentActivities(deps)
+    activities += [shipments.begin_import, shipments.import_pass, shipments.finish_import,
+                   shipments.sync_shipment, shipments.record_failure]
     return activities
 
 
