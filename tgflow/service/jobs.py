@@ -26,6 +26,8 @@ def jobs(settings: Settings) -> list[Job]:
             "order reconciliation"),
         Job("drift", f"drift-report-{shop}", timedelta(hours=settings.reconcile.every_hours),
             "drift report"),
+        Job("shipments", f"shipment-import-{shop}", timedelta(minutes=settings.shipments.every_minutes),
+            "shipment import (parcels and tracking to the shop)"),
         Job("health", f"health-check-{shop}", timedelta(minutes=settings.alerts.check_every_minutes),
             "health check and alerts"),
     ]
