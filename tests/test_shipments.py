@@ -187,3 +187,63 @@ def test_activity_names_are_registered():
         ShipmentActivities.sync_shipment, ShipmentActivities.record_failure)}
     assert names == {"shipment_import_begin", "shipment_import_pass", "shipment_import_finish", "sync_shipment",
                      "record_shipment_failure"}
+
+
+async def test_cli_import_shipments_and_a_failed_parcel_in_orders_status_and_retry(client, settings, worker, tg_sim,
+                                                                                  f360_sim, store, tmp_path):
+    import asyncio
+    import json
+
+    from tests.test_metrics import cli_env, tgflow_cli
+
+    fast(settings)
+    env = cli_env(settings, tmp_path, COLUMNS="300")
+    ok_order, ok_tg = await exported_order(client, settings, f360_sim, tg_sim, lines=1)
+    bad_order, bad_tg = await exported_order(client, settings, f360_sim, tg_sim, lines=1)
+    tg_sim.sim.ship_order(ok_tg["id"], tracking_number="CLI-OK-1")
+    # The shop order was cancelled meanwhile: Framework360 cannot show the parcel; a person must look.
+    f360_sim.sim.patch_order(bad_order["id"], lambda o: o.update(status="cancelled"))
+    tg_sim.sim.ship_order(bad_tg["id"], tracking_number="CLI-BAD-1")
+
+    done = await asyncio.to_thread(tgflow_cli, env, "import-shipments", "--wait", "--json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["fulfilled"] == 1 and report["failed"] == 1
+    assert "is cancelled" in report["error_samples"][0]
+    assert [f["tracking_number"] for f in fulfillments(f360_sim, ok_order["id"])] == ["CLI-OK-1"]
+    assert fulfillments(f360_sim, bad_order["id"]) == []
+
+    again = await asyncio.to_thread(tgflow_cli, env, "import-shipments", "--wait")
+    assert again.returncode == 0, again.stderr  # the failed parcel waits for a person; nothing new failed
+    assert "parcels already there" in again.stdout and "completed" in again.stdout
+    started = await asyncio.to_thread(tgflow_cli, env, "import-shipments", "--json")
+    assert started.returncode == 0 and json.loads(started.stdout)["workflow_id"] == "shipment-import-1001-manual"
+    text = await asyncio.to_thread(tgflow_cli, env, "import-shipments")
+    assert text.returncode == 0 and "shipment-import-1001-manual" in text.stdout
+
+    failed = await asyncio.to_thread(tgflow_cli, env, "orders", "list", "--status", "failed", "--json")
+    [row] = json.loads(failed.stdout)
+    assert row["order_id"] == bad_order["id"] and row["status"] == "linked" and "is cancelled" in row["parcel_error"]
+    assert row["column"].startswith(f"Linked {bad_tg['number']} · shipped") and "· Parcel failed: parcel " in row["column"]
+    listed = await asyncio.to_thread(tgflow_cli, env, "orders", "list")
+    assert "shipped" in listed.stdout and "Parcel failed" in listed.stdout
+    shown = await asyncio.to_thread(tgflow_cli, env, "orders", "show", str(bad_order["id"]), "--json")
+    [parcel] = json.loads(shown.stdout)["parcels"]
+    assert parcel["status"] == "failed" and "is cancelled" in parcel["reason"]
+    shown_text = await asyncio.to_thread(tgflow_cli, env, "orders", "show", str(ok_order["id"]))
+    assert "Parcels" in shown_text.stdout and "CLI-OK-1" in shown_text.stdout and "fulfilled" in shown_text.stdout
+    status = await asyncio.to_thread(tgflow_cli, env, "status", "--json")
+    data = json.loads(status.stdout)
+    assert data["parcels"]["failed"] == 1 and data["parcels"]["fulfilled"] == 1
+    assert data["oldest_failed_parcel"]["order_id"] == bad_order["id"] and status.returncode == 1
+    status_text = await asyncio.to_thread(tgflow_cli, env, "status")
+    assert "oldest failed parcel of order" in status_text.stdout
+
+    # The person reopens the shop order; `orders retry` re-drives the parcel: one fulfillment, one e-mail.
+    f360_sim.sim.patch_order(bad_order["id"], lambda o: o.update(status="completed"))
+    retried = await asyncio.to_thread(tgflow_cli, env, "orders", "retry", str(bad_order["id"]), "--wait", "--json")
+    assert retried.returncode == 0, retried.stderr
+    assert [f["tracking_number"] for f in fulfillments(f360_sim, bad_order["id"])] == ["CLI-BAD-1"]
+    assert f360_sim.sim.emails_sent(bad_order["id"]) == 1
+    cleared = await asyncio.to_thread(tgflow_cli, env, "orders", "list", "--status", "failed", "--json")
+    assert json.loads(cleared.stdout) == []

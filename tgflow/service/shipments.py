@@ -88,7 +88,7 @@ async def ensure_import_schedule(client: Client, settings: Settings) -> bool:
 
 
 async def retry_failed(client: Client, settings: Settings, store: Store,
-                       f360_order_ids: list[int] | None = None) -> list[ShipmentSyncResult]:
+                       f360_order_ids: list[int] | None = None, *, wait: bool = True) -> list[ShipmentSyncResult]:
     """Run the failed shipments (of these orders, or all) again and wait for them: each first looks for its
     fulfillment, so re-driving never sends a parcel twice."""
     shop = settings.totalgest.shop_id
@@ -103,4 +103,24 @@ async def retry_failed(client: Client, settings: Settings, store: Store,
         params = shipment_input(shop, link.tg_order_id, link.tg_shipment_id, link.f360_order_id, settings)
         handles.append(await start_shipment(client, settings.temporal.task_queue, params,
                                             numbers.get(link.f360_order_id)))
-    return [await h.result() for h in handles]
+    return [await h.result() for h in handles] if wait else []
+
+
+def parcels(settings: Settings, f360_order_id: int) -> list[dict[str, Any]]:
+    """The order's TotalGest parcels and where each stands (for ``orders show``)."""
+    store = Store(settings.database_url)
+    try:
+        return [sstore.shipment_dict(link) for link in sstore.shipments_of(store, settings.totalgest.shop_id,
+                                                                            f360_order_id)]
+    finally:
+        store.close()
+
+
+async def redrive_orders(client: Client, settings: Settings, f360_order_ids: list[int], *,
+                         wait: bool) -> list[ShipmentSyncResult]:
+    """``orders retry``: the failed parcels of these orders run again."""
+    store = Store(settings.database_url)
+    try:
+        return await retry_failed(client, settings, store, f360_order_ids, wait=wait)
+    finally:
+        store.close()

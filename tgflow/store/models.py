@@ -69,6 +69,9 @@ class OrderLink(SQLModel, table=True):
     tg_status: str | None = None
     tg_invoice_number: str | None = None
     tg_shipping: str | None = None
+    #: Why a parcel of this order could not be shown in Framework360 (a ``ShipmentLink`` failed); None once
+    #: every parcel is there. Puts the order in ``orders list --status failed`` and in the alerts.
+    tg_shipment_error: str | None = None
 
 
 class ShipmentLink(SQLModel, table=True):

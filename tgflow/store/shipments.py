@@ -90,6 +90,8 @@ def _save(store: Store, shop_id: str, tg_shipment_id: int, values: dict[str, Any
             setattr(link, key, value)
         link.updated_at = utcnow()
         s.add(link)
+        s.flush()
+        _set_order_error(s, shop_id, link.f360_order_id)
 
     store.run(work)  # a concurrent first insert of the same shipment is retried by ``run`` and finds the row
 
@@ -113,7 +115,7 @@ def mark_fulfilled(store: Store, shop_id: str, tg_shipment_id: int, *, tg_order_
 
 
 def mark_failed(store: Store, shop_id: str, tg_shipment_id: int, *, tg_order_id: int, f360_order_id: int,
-                reason: str, workflow_id: str) -> None:
+                reason: str, workflow_id: str, carrier: str | None = None, tracking_number: str | None = None) -> None:
     """Record why the shipment could not be shown (once per workflow: recording it again keeps the count)."""
     link = get_shipment(store, shop_id, tg_shipment_id)
     if link is not None and link.status == FULFILLED:
@@ -122,7 +124,25 @@ def mark_failed(store: Store, shop_id: str, tg_shipment_id: int, *, tg_order_id:
                                                   and link.last_error == reason else 1)
     _save(store, shop_id, tg_shipment_id, {"tg_order_id": tg_order_id, "f360_order_id": f360_order_id,
                                            "status": FAILED, "last_error": reason, "attempts": attempts,
-                                           "workflow_id": workflow_id})
+                                           "workflow_id": workflow_id}
+          | ({"carrier": carrier, "tracking_number": tracking_number} if tracking_number else {}))
+
+
+def _set_order_error(s: Session, shop_id: str, f360_order_id: int) -> None:
+    """The order's ``tg_shipment_error``: the reason of its oldest failed parcel, None when none failed."""
+    failed = s.exec(select(ShipmentLink).where(ShipmentLink.shop_id == shop_id,
+                                               ShipmentLink.f360_order_id == f360_order_id,
+                                               ShipmentLink.status == FAILED)
+                    .order_by(col(ShipmentLink.tg_shipment_id))).first()
+    order = s.exec(select(OrderLink).where(OrderLink.shop_id == shop_id,
+                                           OrderLink.f360_order_id == f360_order_id)).first()
+    if order is None:
+        return
+    reason = f"parcel {failed.tracking_number or failed.tg_shipment_id}: {failed.last_error}" if failed else None
+    if order.tg_shipment_error != reason:
+        order.tg_shipment_error = reason
+        order.updated_at = utcnow()
+        s.add(order)
 
 
 def shipments_of(store: Store, shop_id: str, f360_order_id: int) -> list[ShipmentLink]:
@@ -130,6 +150,23 @@ def shipments_of(store: Store, shop_id: str, f360_order_id: int) -> list[Shipmen
         return list(s.exec(select(ShipmentLink).where(ShipmentLink.shop_id == shop_id,
                                                       ShipmentLink.f360_order_id == f360_order_id)
                            .order_by(col(ShipmentLink.tg_shipment_id))))
+
+
+def overview(store: Store, shop_id: str) -> dict[str, Any]:
+    """Parcels by status and the oldest failed one (with its order's number), for ``tgflow status`` and alerts."""
+    from sqlalchemy import func
+
+    with store.session() as s:
+        by_status = dict(s.exec(select(ShipmentLink.status, func.count()).where(ShipmentLink.shop_id == shop_id)
+                                .group_by(ShipmentLink.status)).all())
+        oldest = s.exec(select(ShipmentLink).where(ShipmentLink.shop_id == shop_id, ShipmentLink.status == FAILED)
+                        .order_by(col(ShipmentLink.updated_at)).limit(1)).first()
+        number = oldest and s.exec(select(OrderLink.f360_number).where(
+            OrderLink.shop_id == shop_id, OrderLink.f360_order_id == oldest.f360_order_id)).first()
+    return {"counts": {k: int(by_status.get(k, 0)) for k in (FULFILLED, PENDING, FAILED)},
+            "oldest_failed": oldest and {"order_id": oldest.f360_order_id, "number": number,
+                                         "tg_shipment_id": oldest.tg_shipment_id, "since": oldest.updated_at,
+                                         "reason": oldest.last_error}}
 
 
 def failed_shipments(store: Store, shop_id: str, f360_order_ids: Iterable[int] | None = None) -> list[ShipmentLink]:
