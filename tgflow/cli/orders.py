@@ -56,6 +56,10 @@ def _row(link) -> dict[str, Any]:
 
     row = link_dict(link)
     row["column"] = status_column(link.status, link.tg_order_number, link.last_error)
+    if row["progress"]:  # the order's life in TotalGest: invoiced FA-…, partly shipped, shipped
+        row["column"] += f" · {row['progress']}"
+    if row["parcel_error"]:
+        row["column"] += f" · Parcel failed: {row['parcel_error']}"
     return row
 
 
@@ -113,13 +117,14 @@ def show(
              f"export it with `tgflow export-orders {ident}`", EXIT_CONFIG)
     row = _row(view.link)
     row["attempt_history"] = [ostore.attempt_dict(a) for a in view.attempts]
+    row["parcels"] = parcels_of(settings, view.link.f360_order_id)
     row["url"] = workflow_url(settings.temporal, row["workflow_id"]) if row["workflow_id"] else None
     if json_output:
         emit_json(row)
         return
     style = {"linked": "green", "failed": "red"}.get(row["status"], "yellow")
     table = Table(title=f"Order {row['number'] or row['order_id']}", show_header=False)
-    table.add_row("status", f"[{style}]{row['column']}[/]", overflow="fold")
+    table.add_row("status", f"[{style}]{row['column']}[/]")
     table.add_row("Framework360 id", str(row["order_id"]))
     table.add_row("Framework360 status", row["f360_status"] or "—")
     table.add_row("TotalGest order", f"{row['tg_order_number']} (id {row['tg_order_id']})" if row["tg_order_number"] else "—")
@@ -133,6 +138,7 @@ def show(
     for a in row["attempt_history"]:
         attempts.add_row(when(a["at"]), a["outcome"], a["tg_order_number"] or "—", a["message"] or "")
     console.print(attempts)
+    print_parcels(row["parcels"])
 
 
 def _ids(values: list[str]) -> list[int]:
@@ -143,6 +149,24 @@ def _ids(values: list[str]) -> list[int]:
             fail(f"{v!r} is not a Framework360 order id (a number such as 17)", EXIT_CONFIG)
         out.append(int(v))
     return out
+
+
+def parcels_of(settings, f360_order_id: int) -> list[dict[str, Any]]:
+    from tgflow.service.shipments import parcels
+
+    return parcels(settings, f360_order_id)
+
+
+def print_parcels(rows: list[dict[str, Any]]) -> None:
+    from tgflow.cli.shipments import print_parcels as show_parcels
+
+    show_parcels(rows)
+
+
+async def redrive_parcels(client, settings, order_ids: list[int], *, wait: bool) -> None:
+    from tgflow.cli.shipments import redrive
+
+    await redrive(client, settings, order_ids, wait=wait)
 
 
 def _print_report(report, json_output: bool) -> None:
@@ -243,6 +267,7 @@ def retry_orders(
 
     async def _go():
         client = await connect_or_fail(settings)
+        await redrive_parcels(client, settings, wanted, wait=wait)  # failed parcels of these orders, if any
         if wait:
             return await _export_with_progress(client, settings, wanted, interactive() and not json_output)
         return (await start_export(client, settings, wanted)).id
