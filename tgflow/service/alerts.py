@@ -44,13 +44,20 @@ def failures_finding(settings: Settings, store: Store) -> str | None:
 
     data = store_overview(store, settings.totalgest.shop_id)
     orders, products = data["orders"]["failed"], data["products"]["error"]
+    parcels = data["parcels"]["failed"]
     threshold = settings.alerts.failure_threshold
-    if orders + products < max(threshold, 1):
+    if orders + products + parcels < max(threshold, 1):
         return None
     text = f"{orders} failed order(s) and {products} product(s) in error (threshold {threshold})"
+    if parcels:
+        text = (f"{orders} failed order(s), {parcels} parcel(s) not shown in Framework360 and {products} product(s) "
+                f"in error (threshold {threshold})")
     oldest = data["oldest_failed_order"]
+    parcel = data["oldest_failed_parcel"]
     if oldest:
         text += f"; oldest order {oldest['number'] or oldest['order_id']}: {oldest['reason']}"
+    elif parcel:
+        text += f"; oldest parcel, order {parcel['number'] or parcel['order_id']}: {parcel['reason']}"
     elif data["oldest_failed_product"]:
         item = data["oldest_failed_product"]
         text += f"; oldest product {item['sku']}: {item['reason']}"

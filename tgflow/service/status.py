@@ -32,9 +32,11 @@ def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
         last_import = s.exec(select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == "product_import")
                              .order_by(SyncRun.started_at.desc()).limit(1)).first()
     from tgflow.service.alerts import DRIFT_KIND
+    from tgflow.store import shipments as sstore
     from tgflow.store.alerts import list_alerts
     from tgflow.store.runs import last_runs
 
+    parcels = sstore.overview(store, shop_id)
     drift = last_runs(store, shop_id, DRIFT_KIND, limit=1)
     drift_run = drift[0] if drift else None
     return {
@@ -48,6 +50,8 @@ def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
         "orders": {k: orders.get(k, 0) for k in ("linked", "pending", "failed", "not_linked")}
                   | {"changed_after_export": changed},
         "products": {k: products.get(k, 0) for k in ("linked", "pending", "error", "not_linked")},
+        "parcels": parcels["counts"],
+        "oldest_failed_parcel": parcels["oldest_failed"],
         "oldest_failed_order": oldest_order and {
             "order_id": oldest_order.f360_order_id, "number": oldest_order.f360_number,
             "since": oldest_order.updated_at, "reason": oldest_order.last_error},
