@@ -185,6 +185,8 @@ class ShipmentImportSettings(BaseModel):
     heartbeat_timeout_seconds: float = 120.0
     #: One shipment's fulfillment keeps being retried (5xx, timeouts) this long before it is recorded as failed.
     shipment_retry_for_hours: float = 24.0
+    #: One attempt of a shipment's fulfillment longer than this is given up and retried (a worker that died).
+    attempt_timeout_seconds: float = 90.0
 
 
 class ReconcileSettings(BaseModel):

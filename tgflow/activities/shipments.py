@@ -90,7 +90,8 @@ def shipment_input(shop_id: str, tg_order_id: int, tg_shipment_id: int, f360_ord
     s = settings.shipments
     return ShipmentSyncInput(shop_id=shop_id, tg_order_id=tg_order_id, tg_shipment_id=tg_shipment_id,
                              f360_order_id=f360_order_id, retry_initial_seconds=s.retry_initial_seconds,
-                             retry_max_seconds=s.retry_max_seconds, retry_for_hours=s.shipment_retry_for_hours)
+                             retry_max_seconds=s.retry_max_seconds, retry_for_hours=s.shipment_retry_for_hours,
+                             attempt_timeout_seconds=s.attempt_timeout_seconds)
 
 
 async def start_shipment(client: Client, task_queue: str, params: ShipmentSyncInput,
