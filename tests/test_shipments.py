@@ -247,3 +247,21 @@ async def test_cli_import_shipments_and_a_failed_parcel_in_orders_status_and_ret
     assert f360_sim.sim.emails_sent(bad_order["id"]) == 1
     cleared = await asyncio.to_thread(tgflow_cli, env, "orders", "list", "--status", "failed", "--json")
     assert json.loads(cleared.stdout) == []
+
+
+async def test_demo_shipping_ships_a_two_line_order_in_two_parcels_and_the_import_shows_both(
+        client, settings, worker, tg_sim, f360_sim, store):
+    import random
+
+    fast(settings)
+    order, tg_order = await exported_order(client, settings, f360_sim, tg_sim, lines=2)
+    rng = random.Random(3)
+    first = tg_sim.sim.ship_some(rng)
+    assert first["status"] == "invoiced" and len(first["shipments"]) == 1
+    assert [ln["article_code"] for ln in first["shipments"][0]["lines"]] == [tg_order["lines"][0]["article_code"]]
+    second = tg_sim.sim.ship_some(rng)
+    assert second["status"] == "shipped" and len(second["shipments"]) == 2
+    assert tg_sim.sim.ship_some(rng) is None  # nothing left to ship
+    report = await run_import(client, settings)
+    assert report.fulfilled == 2
+    assert f360_sim.sim.order(order["id"])["fulfillment_status"] == "fulfilled"
