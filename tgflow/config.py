@@ -171,6 +171,24 @@ class ProductImportSettings(BaseModel):
     heartbeat_timeout_seconds: float = 120.0
 
 
+class ShipmentImportSettings(BaseModel):
+    """Parcels TotalGest -> Framework360 (``shipment-import-<shop>``, ``tgflow import-shipments``)."""
+
+    every_minutes: float = 5.0
+    #: The cursor over ``/order-changes`` is moved back by this much so changes made during a run are read again.
+    cursor_overlap_seconds: float = 120.0
+    page_size: int = 200
+    #: Retries of a pass (it resumes from its last page): first wait, longest wait, give up after.
+    retry_initial_seconds: float = 1.0
+    retry_max_seconds: float = 30.0
+    pass_timeout_hours: float = 2.0
+    heartbeat_timeout_seconds: float = 120.0
+    #: One shipment's fulfillment keeps being retried (5xx, timeouts) this long before it is recorded as failed.
+    shipment_retry_for_hours: float = 24.0
+    #: One attempt of a shipment's fulfillment longer than this is given up and retried (a worker that died).
+    attempt_timeout_seconds: float = 90.0
+
+
 class ReconcileSettings(BaseModel):
     #: Interval of the drift report schedule (``drift-report-<shop>``): the ``tgflow reconcile`` report,
     #: read-only, with its findings recorded for ``tgflow status``.
@@ -213,6 +231,7 @@ class Settings(BaseSettings):
     temporal: TemporalSettings = TemporalSettings()
     orders: OrderExportSettings = OrderExportSettings()
     products: ProductImportSettings = ProductImportSettings()
+    shipments: ShipmentImportSettings = ShipmentImportSettings()
     metrics: MetricsSettings = MetricsSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     alerts: AlertSettings = AlertSettings()

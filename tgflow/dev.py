@@ -239,7 +239,7 @@ def run_dev(opts: DevOptions) -> None:
         servers.append(ServerThread(f360_app(f360_sim), HOST, opts.framework360_port).start())
         settings = dev_settings(opts, data, servers[0].url, servers[1].url)
         config_file = save_settings(settings, data / "tgflow.toml")
-        asyncio.run(_run(opts, settings, f360_sim, config_file, start_line))
+        asyncio.run(_run(opts, settings, f360_sim, config_file, start_line, tg_sim))
     except KeyboardInterrupt:
         pass
     finally:
@@ -260,7 +260,8 @@ def run_dev(opts: DevOptions) -> None:
         say("stopped.")
 
 
-async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path, start_line: str) -> None:
+async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path, start_line: str,
+               tg_sim=None) -> None:
     from tgflow.clients.framework360 import Framework360Client
     from tgflow.metrics import prometheus_runtime
     from tgflow.service.jobs import jobs
@@ -286,6 +287,8 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     await client.get_schedule_handle(f"product-import-{settings.totalgest.shop_id}").trigger()
     if opts.demo_traffic:
         f360_sim.start_demo_traffic(every_seconds=5.0, bad_share=0.15)
+        if tg_sim is not None:
+            tg_sim.start_demo_shipping(every_seconds=20.0)
 
     say(
         "\n[bold green]tgflow dev is up[/]\n"
@@ -301,7 +304,8 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
         + ("  Alerts             sent to TGFLOW_ALERTS__WEBHOOK_URL and shown by `tgflow status`\n"
            if settings.alerts.webhook_url else
            "  Alerts             shown by `tgflow status` (set TGFLOW_ALERTS__WEBHOOK_URL to have them sent)\n")
-        + ("  Demo traffic       a new completed order every 5 s, now and then a bad one\n" if opts.demo_traffic else "")
+        + ("  Demo traffic       a new completed order every 5 s, now and then a bad one; TotalGest ships a parcel "
+           "every 20 s\n" if opts.demo_traffic else "")
         + f"\nIn another terminal:  export TGFLOW_CONFIG={config_file}\n"
         "                      tgflow status; tgflow orders list; tgflow products list; tgflow alerts list\n"
         "Ctrl-C stops everything.\n"
@@ -312,6 +316,8 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     finally:
         stopped.cancel()
         stop.set()
+        if tg_sim is not None:
+            tg_sim.stop_demo_shipping()
         await asyncio.gather(worker_task, return_exceptions=True)
         receiver.should_exit = True
         await asyncio.gather(receiver_task, return_exceptions=True)

@@ -22,6 +22,7 @@ from tgflow.workflows.orders import (
     OrderReconcileWorkflow,
 )
 from tgflow.workflows.products import ProductImportWorkflow
+from tgflow.workflows.shipments import OrderShipmentWorkflow, ShipmentImportWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ WORKFLOWS: list[type] = [
     HealthCheckWorkflow,
     OrderAdjustmentsWorkflow,
     OrderAdjustmentWorkflow,
+    ShipmentImportWorkflow,
+    OrderShipmentWorkflow,
 ]
 
 

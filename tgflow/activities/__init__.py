@@ -26,6 +26,11 @@ def build_activities(deps: Deps) -> list[Callable]:
 
     adjustments = AdjustmentActivities(deps)
     activities += [adjustments.plan_adjustments, adjustments.apply_adjustment, adjustments.record_adjustment_failure]
+    from tgflow.activities.shipments import ShipmentActivities
+
+    shipments = ShipmentActivities(deps)
+    activities += [shipments.begin_import, shipments.import_pass, shipments.finish_import,
+                   shipments.sync_shipment, shipments.record_failure]
     return activities
 
 

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from pydantic import ValidationError
 
-from tgflow.cli import alerts, db, orders, products, schedule, sim, webhook
+from tgflow.cli import alerts, db, orders, products, schedule, shipments, sim, webhook
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_UNAVAILABLE,
@@ -44,7 +44,7 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
 app.command()(status)
 app.command()(reconcile)
-for module in (orders, products, schedule):
+for module in (orders, products, shipments, schedule):
     register = getattr(module, "register", None)
     if register is not None:
         register(app)

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from tgflow.cli.shipments import print_parcels, redrive
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURES,
@@ -58,6 +59,10 @@ def _row(link) -> dict[str, Any]:
 
     row = link_dict(link)
     row["column"] = status_column(link.status, link.tg_order_number, link.last_error)
+    if row["progress"]:  # the order's life in TotalGest: invoiced FA-…, partly shipped, shipped
+        row["column"] += f" · {row['progress']}"
+    if row["parcel_error"]:
+        row["column"] += f" · Parcel failed: {row['parcel_error']}"
     return row
 
 
@@ -123,6 +128,9 @@ def show(
              f"export it with `tgflow export-orders {ident}`", EXIT_CONFIG)
     row = _row(view.link)
     row["attempt_history"] = [ostore.attempt_dict(a) for a in view.attempts]
+    from tgflow.service.shipments import parcels
+
+    row["parcels"] = parcels(settings, view.link.f360_order_id)
     row["url"] = workflow_url(settings.temporal, row["workflow_id"]) if row["workflow_id"] else None
     if json_output:
         emit_json(row)
@@ -149,6 +157,7 @@ def show(
     for a in row["attempt_history"]:
         attempts.add_row(when(a["at"]), a["outcome"], a["tg_order_number"] or "—", Text(a["message"] or ""))
     console.print(attempts)
+    print_parcels(row["parcels"])
     if row["status"] == "failed":
         console.print(f"fix the cause above, then: `tgflow orders retry {name} --wait`", highlight=False, soft_wrap=True)
     elif row["status"] != "linked":
@@ -244,6 +253,7 @@ def retry_orders(
 
     async def _go():
         client = await connect_or_fail(settings)
+        await redrive(client, settings, wanted, wait=wait)  # failed parcels of these orders, if any
         if wait:
             return await _export_with_progress(client, settings, wanted, interactive() and not json_output)
         return (await start_export(client, settings, wanted)).id

@@ -24,9 +24,10 @@ app = typer.Typer(
         "Manage the Temporal Schedules that run the sync by themselves. --which picks one: "
         "import = `product-import-<shop>` (every 5 min by default, products.every_minutes); "
         "reconcile = `order-reconcile-<shop>` (enqueues completed orders not exported, every 5 min, "
-        "orders.reconcile_every_minutes); drift = `drift-report-<shop>` (daily drift report for `tgflow status`, "
+        "orders.reconcile_every_minutes); shipments = `shipment-import-<shop>` (parcels and tracking TotalGest → "
+        "Framework360, every 5 min, shipments.every_minutes); drift = `drift-report-<shop>` (daily drift report for `tgflow status`, "
         "reconcile.every_hours); health = `health-check-<shop>` (alerts, every 5 min, alerts.check_every_minutes). "
-        "`tgflow schedule create --which all` creates or updates the four. "
+        "`tgflow schedule create --which all` creates or updates the five. "
         "A run still going when the next is due makes the next one skip."
     ),
     no_args_is_help=True,
@@ -36,14 +37,15 @@ app = typer.Typer(
 class Which(str, Enum):
     import_ = "import"
     reconcile = "reconcile"
+    shipments = "shipments"
     drift = "drift"
     health = "health"
     all = "all"
 
 
 WHICH = typer.Option(Which.import_, "--which", help="import: product import; reconcile: order reconciliation; "
-                                                    "drift: daily drift report; health: health check and alerts; "
-                                                    "all: the four (create and describe only).")
+                                                    "shipments: shipment import; drift: daily drift report; health: health check and alerts; "
+                                                    "all: the five (create and describe only).")
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
 

@@ -51,7 +51,7 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the ove
     temporal_ok = data["services"]["temporal"]["ok"]
     unhealthy = (not data["services"]["totalgest"]["ok"] or not data["services"]["framework360"]["ok"]
                  or not temporal_ok or data["orders"]["failed"] or data["products"]["error"]
-                 or data["alerts"])
+                 or data["parcels"]["failed"] or data["adjustments"]["failed"] or data["alerts"])
     if json_output:
         emit_json(data | {"healthy": not unhealthy})
     else:
@@ -75,6 +75,8 @@ def _print(data: dict[str, Any]) -> None:
     o, p = data["orders"], data["products"]
     counts.add_row("orders", str(o["linked"]), str(o["pending"]), str(o["failed"]), str(o["not_linked"]))
     counts.add_row("products", str(p["linked"]), str(p["pending"]), str(p["error"]), str(p["not_linked"]))
+    parcels = data["parcels"]
+    counts.add_row("parcels", str(parcels["fulfilled"]), str(parcels["pending"]), str(parcels["failed"]), "—")
     console.print(counts)
     if o["changed_after_export"]:
         console.print(f"[yellow]{o['changed_after_export']} exported order(s) changed after export[/] "
@@ -132,7 +134,8 @@ def _print(data: dict[str, Any]) -> None:
                 else alert["delivery_error"] or "not sent yet")
         console.print(f"[red]ALERT[/] [bold]{alert['key']}[/] since {when(alert['since'])}: {alert['message']} "
                       f"({sent})", highlight=False, soft_wrap=True)
-    for key, label in (("oldest_failed_order", "oldest failed order"), ("oldest_failed_product", "oldest failed product")):
+    for key, label in (("oldest_failed_order", "oldest failed order"), ("oldest_failed_product", "oldest failed product"),
+                       ("oldest_failed_parcel", "oldest failed parcel of order")):
         item = data.get(key)
         if item:
             ident = item.get("number") or item.get("order_id") or item.get("sku")

@@ -31,3 +31,8 @@ def drift_report_schedule_id(shop_id: str) -> str:
 
 def health_check_schedule_id(shop_id: str) -> str:
     return f"health-check-{shop_id}"
+
+
+def shipment_import_schedule_id(shop_id: str) -> str:
+    """The shipment import's Schedule (every ``shipments.every_minutes``)."""
+    return f"shipment-import-{shop_id}"

@@ -45,17 +45,23 @@ def failures_finding(settings: Settings, store: Store) -> str | None:
     data = store_overview(store, settings.totalgest.shop_id)
     orders, products = data["orders"]["failed"], data["products"]["error"]
     adjustments = data["adjustments"]["failed"]
+    parcels = data["parcels"]["failed"]
     threshold = settings.alerts.failure_threshold
-    if orders + products + adjustments < max(threshold, 1):
+    if orders + products + adjustments + parcels < max(threshold, 1):
         return None
-    text = f"{orders} failed order(s) and {products} product(s) in error (threshold {threshold})"
+    parts = [f"{orders} failed order(s)"]
+    if parcels:
+        parts.append(f"{parcels} parcel(s) not shown in Framework360")
     if adjustments:
-        text = (f"{orders} failed order(s), {adjustments} refused cancellation(s)/refund(s) and {products} "
-                f"product(s) in error (threshold {threshold})")
+        parts.append(f"{adjustments} refused cancellation(s)/refund(s)")
+    text = ", ".join(parts) + f" and {products} product(s) in error (threshold {threshold})"
     oldest = data["oldest_failed_order"]
     adjust = data["oldest_failed_adjustment"]
+    parcel = data["oldest_failed_parcel"]
     if oldest:
         text += f"; oldest order {oldest['number'] or oldest['order_id']}: {oldest['reason']}"
+    elif parcel:
+        text += f"; oldest parcel, order {parcel['number'] or parcel['order_id']}: {parcel['reason']}"
     elif adjust:
         what = "cancellation" if adjust["kind"] == "cancel" else f"refund {adjust['refund_id']}"
         text += f"; oldest {what} of order {adjust['number'] or adjust['order_id']}: {adjust['reason']}"

@@ -27,6 +27,8 @@ def jobs(settings: Settings) -> list[Job]:
             "order reconciliation"),
         Job("drift", ids.drift_report_schedule_id(shop), timedelta(hours=settings.reconcile.every_hours),
             "drift report"),
+        Job("shipments", ids.shipment_import_schedule_id(shop), timedelta(minutes=settings.shipments.every_minutes),
+            "shipment import (parcels and tracking to the shop)"),
         Job("health", ids.health_check_schedule_id(shop), timedelta(minutes=settings.alerts.check_every_minutes),
             "health check and alerts"),
     ]

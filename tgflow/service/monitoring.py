@@ -37,11 +37,15 @@ def _attrs(settings: Settings, kind: str) -> TypedSearchAttributes:
 
 
 async def ensure_schedule_for(client: Client, settings: Settings, which: str) -> bool:
-    """Create or update the schedule ``which`` (import | reconcile | drift | health). True when created."""
+    """Create or update the schedule ``which`` (import | reconcile | shipments | drift | health). True when created."""
     if which == "import":
         from tgflow.service.products import ensure_import_schedule
 
         return await ensure_import_schedule(client, settings)
+    if which == "shipments":
+        from tgflow.service.shipments import ensure_import_schedule as ensure_shipment_schedule
+
+        return await ensure_shipment_schedule(client, settings)
     if which == "reconcile":
         from tgflow.service.orders import ensure_reconcile_schedule
 

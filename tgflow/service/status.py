@@ -27,11 +27,13 @@ def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
     last_import = imports[0] if imports else None
     from tgflow.service.alerts import DRIFT_KIND
     from tgflow.store import adjustments as astore
+    from tgflow.store import shipments as sstore
     from tgflow.store.alerts import list_alerts
     from tgflow.store.runs import last_runs
 
     adjust_counts = astore.counts(store, shop_id)
     oldest_adjust = astore.failed(store, shop_id, limit=1)
+    parcels = sstore.overview(store, shop_id)
     drift = last_runs(store, shop_id, DRIFT_KIND, limit=1)
     drift_run = drift[0] if drift else None
     return {
@@ -50,6 +52,8 @@ def store_overview(store: Store, shop_id: str) -> dict[str, Any]:
             "kind": oldest_adjust[0].kind, "refund_id": oldest_adjust[0].refund_id,
             "since": oldest_adjust[0].updated_at, "reason": oldest_adjust[0].last_error} or None,
         "products": {k: products.get(k, 0) for k in ("linked", "pending", "error", "not_linked")},
+        "parcels": parcels["counts"],
+        "oldest_failed_parcel": parcels["oldest_failed"],
         "oldest_failed_order": oldest_order and {
             "order_id": oldest_order.f360_order_id, "number": oldest_order.f360_number,
             "since": oldest_order.updated_at, "reason": oldest_order.last_error},

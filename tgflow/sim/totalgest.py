@@ -360,6 +360,40 @@ class TotalGestSim:
             self._changed(order)
             return copy.deepcopy(order)
 
+    def ship_some(self, rng: random.Random) -> dict | None:
+        """Demo traffic: the warehouse ships one parcel of an order not fully shipped (an open order's first
+        parcel carries its first line only when it has several, so some orders ship in two parcels)."""
+        with self._lock:
+            candidates = [o["id"] for o in self._orders if o.get("status", "open") in ("open", "invoiced")]
+        if not candidates:
+            return None
+        order_id = rng.choice(candidates)
+        with self._lock:
+            order = next(o for o in self._orders if o["id"] == order_id)
+            first = order["lines"][0] if len(order["lines"]) > 1 and not order.get("shipments") else None
+        lines = [{"article_code": first["article_code"], "quantity": first["quantity"]}] if first else None
+        try:
+            return self.ship_order(order_id, carrier=rng.choice(["Swiss Post", "DHL", "DPD"]), lines=lines)
+        except ValueError:  # cancelled or shipped meanwhile
+            return None
+
+    def start_demo_shipping(self, every_seconds: float = 20.0, seed: int = 7) -> None:
+        """Ship a parcel every N seconds (``tgflow dev``'s demo traffic) until ``stop_demo_shipping``."""
+        self.stop_demo_shipping()
+        self._ship_stop = stop = threading.Event()
+        rng = random.Random(seed)
+
+        def run() -> None:
+            while not stop.wait(every_seconds):
+                self.ship_some(rng)
+
+        threading.Thread(target=run, daemon=True, name="tg-demo-shipping").start()
+
+    def stop_demo_shipping(self) -> None:
+        stop = getattr(self, "_ship_stop", None)
+        if stop is not None:
+            stop.set()
+
     def _admin_order(self, order_id: int) -> dict[str, Any]:
         order = next((o for o in self._orders if o["id"] == order_id), None)
         if order is None:

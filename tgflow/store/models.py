@@ -64,6 +64,37 @@ class OrderLink(SQLModel, table=True):
     last_attempt_at: datetime | None = _when()
     linked_at: datetime | None = _when()
     updated_at: datetime | None = _when()
+    #: The order's life in TotalGest, from the shipment import: open | invoiced | shipped | cancelled,
+    #: its invoice number, and ``partly shipped`` / ``shipped`` once a parcel left.
+    tg_status: str | None = None
+    tg_invoice_number: str | None = None
+    tg_shipping: str | None = None
+    #: Why a parcel of this order could not be shown in Framework360 (a ``ShipmentLink`` failed); None once
+    #: every parcel is there. Puts the order in ``orders list --status failed`` and in the alerts.
+    tg_shipment_error: str | None = None
+
+
+class ShipmentLink(SQLModel, table=True):
+    """One TotalGest shipment (parcel) of an exported order and the Framework360 fulfillment showing it."""
+
+    __tablename__ = "shipment_link"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "tg_shipment_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: str = Field(index=True)
+    tg_shipment_id: int = Field(index=True)
+    tg_order_id: int = Field(index=True)
+    f360_order_id: int = Field(index=True)
+    #: pending (its workflow is running) | fulfilled | failed (a person must act; `orders retry` re-drives)
+    status: str = Field(default="pending", index=True)
+    f360_fulfillment_id: int | None = None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    last_error: str | None = None
+    attempts: int = 0
+    workflow_id: str | None = None
+    fulfilled_at: datetime | None = _when()
+    updated_at: datetime | None = _when()
 
 
 class OrderAttempt(SQLModel, table=True):

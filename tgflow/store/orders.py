@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
+from tgflow.mapping.shipments import progress_text
 from tgflow.store.db import Store
 from tgflow.store.models import OrderAttempt, OrderLink, SyncCursor, utcnow
 
@@ -236,7 +237,9 @@ def get_with_attempts(store: Store, shop_id: str, ident: str) -> OrderView | Non
 def list_links(store: Store, shop_id: str, status: str | None = None, limit: int | None = None) -> list[OrderLink]:
     with store.session() as s:
         q = select(OrderLink).where(OrderLink.shop_id == shop_id)
-        if status:
+        if status == "failed":  # the export failed, or a parcel of the exported order could not be shown
+            q = q.where(or_(OrderLink.status == status, col(OrderLink.tg_shipment_error).is_not(None)))
+        elif status:
             q = q.where(OrderLink.status == status)
         q = q.order_by(col(OrderLink.f360_order_id).desc())
         if limit:
@@ -277,6 +280,9 @@ def link_dict(link: OrderLink) -> dict[str, Any]:
         "reason": link.last_error, "attempts": link.attempts, "f360_status": link.f360_status,
         "changed_after_export": link.changed_after_export, "workflow_id": link.workflow_id,
         "last_attempt_at": link.last_attempt_at, "linked_at": link.linked_at, "updated_at": link.updated_at,
+        "tg_status": link.tg_status, "tg_invoice_number": link.tg_invoice_number, "tg_shipping": link.tg_shipping,
+        "progress": progress_text(link.tg_status, link.tg_invoice_number, link.tg_shipping),
+        "parcel_error": link.tg_shipment_error,
     }
 
 

@@ -1,7 +1,7 @@
 """order_adjustment: cancellations and refunds of exported orders (issue 13)
 
 Revision ID: 0003_order_adjustments
-Revises: 0001_baseline
+Revises: 0002_shipments
 Create Date: 2026-11-30 16:18:35.304725
 """
 
@@ -14,7 +14,7 @@ from sqlmodel.sql.sqltypes import AutoString
 from tgflow.store.models import UtcDateTime
 
 revision = '0003_order_adjustments'
-down_revision = '0001_baseline'
+down_revision = '0002_shipments'
 branch_labels = None
 depends_on = None
 
