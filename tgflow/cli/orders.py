@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tgflow.cli.shipments import print_parcels, redrive
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURES,
@@ -27,6 +26,7 @@ from tgflow.cli.common import (
     run,
     when,
 )
+from tgflow.cli.shipments import print_parcels, redrive
 
 app = typer.Typer(
     help=(

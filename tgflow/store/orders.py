@@ -299,7 +299,7 @@ def linked_order_ids(store: Store, shop_id: str, order_ids: Iterable[int]) -> se
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             out.update(s.exec(select(OrderLink.f360_order_id).where(
-                OrderLink.shop_id == shop_id, OrderLink.f360_order_id.in_(chunk), OrderLink.status == "linked")))
+                OrderLink.shop_id == shop_id, col(OrderLink.f360_order_id).in_(chunk), OrderLink.status == "linked")))
     return out
 
 
@@ -325,4 +325,4 @@ def oldest_failed(store: Store, shop_id: str) -> OrderLink | None:
     """The order failed for the longest time (by last change)."""
     with store.session() as s:
         return s.exec(select(OrderLink).where(OrderLink.shop_id == shop_id, OrderLink.status == "failed")
-                      .order_by(OrderLink.updated_at).limit(1)).first()
+                      .order_by(col(OrderLink.updated_at)).limit(1)).first()

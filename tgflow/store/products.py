@@ -339,8 +339,8 @@ def confirm_pending(store: Store, shop_id: str, statuses: Iterable[tuple[str, st
         for status, skus in by_status.items():
             for chunk in _chunks(skus):
                 s.execute(sa.update(ProductLink).where(
-                    ProductLink.shop_id == shop_id, ProductLink.sku.in_(chunk),
-                    ProductLink.status == "pending").values(status=status))
+                    col(ProductLink.shop_id) == shop_id, col(ProductLink.sku).in_(chunk),
+                    col(ProductLink.status) == "pending").values(status=status))
 
 
 def unconfirmed_page(store: Store, shop_id: str, after_id: int, limit: int) -> list[ProductLink]:
@@ -348,8 +348,8 @@ def unconfirmed_page(store: Store, shop_id: str, after_id: int, limit: int) -> l
     with store.session() as s:
         return list(s.exec(select(ProductLink).where(
             ProductLink.shop_id == shop_id, ProductLink.status == "pending",
-            ProductLink.f360_product_id.is_not(None), ProductLink.id > after_id,
-        ).order_by(ProductLink.id).limit(limit)))
+            col(ProductLink.f360_product_id).is_not(None), col(ProductLink.id) > after_id,
+        ).order_by(col(ProductLink.id)).limit(limit)))
 
 
 def refused_page(store: Store, shop_id: str, started_at: datetime, after_id: int, limit: int) -> list[ProductLink]:
@@ -357,10 +357,10 @@ def refused_page(store: Store, shop_id: str, started_at: datetime, after_id: int
     ``started_at`` has not already tried, by id (a resumable order)."""
     with store.session() as s:
         return list(s.exec(select(ProductLink).where(
-            ProductLink.shop_id == shop_id, ProductLink.status == "error", ProductLink.retry_json.is_not(None),
-            sa.or_(ProductLink.last_seen_at.is_(None), ProductLink.last_seen_at < started_at),
-            ProductLink.id > after_id,
-        ).order_by(ProductLink.id).limit(limit)))
+            ProductLink.shop_id == shop_id, ProductLink.status == "error", col(ProductLink.retry_json).is_not(None),
+            sa.or_(col(ProductLink.last_seen_at).is_(None), col(ProductLink.last_seen_at) < started_at),
+            col(ProductLink.id) > after_id,
+        ).order_by(col(ProductLink.id)).limit(limit)))
 
 
 def links_in_error(store: Store, shop_id: str) -> list[ProductLink]:
@@ -381,7 +381,7 @@ def oldest_error(store: Store, shop_id: str) -> ProductLink | None:
     """The product in error for the longest time (by last change)."""
     with store.session() as s:
         return s.exec(select(ProductLink).where(ProductLink.shop_id == shop_id, ProductLink.status == "error")
-                      .order_by(ProductLink.updated_at).limit(1)).first()
+                      .order_by(col(ProductLink.updated_at)).limit(1)).first()
 
 
 def run_that_wrote(store: Store, shop_id: str, link: ProductLink) -> SyncRun | None:
@@ -389,5 +389,5 @@ def run_that_wrote(store: Store, shop_id: str, link: ProductLink) -> SyncRun | N
     with store.session() as s:
         query = select(SyncRun).where(SyncRun.shop_id == shop_id, SyncRun.kind == RUN_KIND)
         if link.updated_at is not None:
-            query = query.where(SyncRun.started_at <= link.updated_at)
-        return s.exec(query.order_by(SyncRun.started_at.desc()).limit(1)).first()
+            query = query.where(col(SyncRun.started_at) <= link.updated_at)
+        return s.exec(query.order_by(col(SyncRun.started_at).desc()).limit(1)).first()
