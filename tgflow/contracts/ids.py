@@ -36,3 +36,21 @@ def health_check_schedule_id(shop_id: str) -> str:
 def shipment_import_schedule_id(shop_id: str) -> str:
     """The shipment import's Schedule (every ``shipments.every_minutes``)."""
     return f"shipment-import-{shop_id}"
+
+
+#: Longest request id kept verbatim in a workflow id (Temporal allows 1000 bytes; the Web UI wants them short).
+REQUEST_ID_MAX = 64
+
+
+def export_request_workflow_id(shop_id: str, request_id: str) -> str:
+    """``export-request-<shop>-<request id>``: one workflow per "Send to TotalGest" request, whatever redelivers it.
+
+    The request id comes from outside: anything but ``A-Z a-z 0-9 _ . -`` becomes ``_`` and it is cut to
+    ``REQUEST_ID_MAX``; when that changed it, a short hash of the original keeps different ids apart."""
+    import hashlib
+    import re
+
+    clean = re.sub(r"[^A-Za-z0-9_.-]", "_", request_id)[:REQUEST_ID_MAX]
+    if clean != request_id or not clean:
+        clean += "-" + hashlib.sha256(request_id.encode()).hexdigest()[:10]
+    return f"export-request-{shop_id}-{clean}"
