@@ -3,6 +3,7 @@
 from tgflow.store.db import Store
 from tgflow.store.models import (
     Alert,
+    ExportRequest,
     OrderAdjustment,
     OrderAttempt,
     OrderLink,
@@ -12,4 +13,4 @@ from tgflow.store.models import (
     utcnow,
 )
 
-__all__ = ["Alert", "OrderAdjustment", "OrderAttempt", "OrderLink", "ProductLink", "Store", "SyncCursor", "SyncRun", "utcnow"]
+__all__ = ["Alert", "ExportRequest", "OrderAdjustment", "OrderAttempt", "OrderLink", "ProductLink", "Store", "SyncCursor", "SyncRun", "utcnow"]

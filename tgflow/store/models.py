@@ -233,3 +233,30 @@ class OrderAdjustment(SQLModel, table=True):
     workflow_id: str | None = None
     created_at: datetime | None = _when()
     updated_at: datetime | None = _when()
+
+
+class ExportRequest(SQLModel, table=True):
+    """One "Send to TotalGest" request from the shop's order list and whether its report was posted.
+
+    The notification is posted once: ``notification_id`` set means done, never again (Framework360 does
+    not dedupe). ``requested_by`` (a person's name) lives here, never in workflow history.
+    """
+
+    __tablename__ = "export_request"
+    __table_args__ = (sa.UniqueConstraint("shop_id", "request_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shop_id: str = Field(index=True)
+    request_id: str
+    order_count: int = 0
+    requested_by: str | None = None
+    workflow_id: str | None = None
+    #: received | notified
+    status: str = Field(default="received", index=True)
+    #: POSTs made for it; more than one means an answer was lost and the report was posted again.
+    post_attempts: int = 0
+    notification_id: int | None = None
+    level: str | None = None
+    title: str | None = None
+    received_at: datetime | None = _when()
+    notified_at: datetime | None = _when()
