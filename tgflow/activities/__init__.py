@@ -31,6 +31,9 @@ def build_activities(deps: Deps) -> list[Callable]:
     shipments = ShipmentActivities(deps)
     activities += [shipments.begin_import, shipments.import_pass, shipments.finish_import,
                    shipments.sync_shipment, shipments.record_failure]
+    from tgflow.activities.notifications import NotificationActivities
+
+    activities += [NotificationActivities(deps).notify_export_request]
     return activities
 
 
