@@ -14,6 +14,7 @@ from tgflow.activities import Deps, build_activities
 from tgflow.config import Settings
 from tgflow.store import Store
 from tgflow.workflows.adjustments import OrderAdjustmentsWorkflow, OrderAdjustmentWorkflow
+from tgflow.workflows.export_requests import ExportRequestWorkflow
 from tgflow.workflows.ops import DriftReportWorkflow, HealthCheckWorkflow
 from tgflow.workflows.orders import (
     ExportOrdersWorkflow,
@@ -38,6 +39,7 @@ WORKFLOWS: list[type] = [
     OrderAdjustmentWorkflow,
     ShipmentImportWorkflow,
     OrderShipmentWorkflow,
+    ExportRequestWorkflow,
 ]
 
 
