@@ -12,6 +12,10 @@ and recently seen event ids are skipped outright.
 ``order.updated`` of a linked order that became cancelled or refunded flags it
 ``changed_after_export`` in the status store (checked in the background, the
 response does not wait for Framework360).
+
+``orders.export_requested`` ("Send to TotalGest" in the shop's order list) starts one request workflow
+(``export-request-<shop>-<request id>``): a redelivery joins it or, once it finished, starts nothing and
+answers ``duplicate``; it runs the bulk export and posts one notification with the report.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ ENQUEUE_TIMEOUT_SECONDS = 3.0
 MAX_BODY = 1024 * 1024
 SIGNATURE_HEADER = "X-F360-Signature"
 SEEN_EVENTS = 10_000
+#: What the receiver handles, so what ``tgflow webhook subscribe`` and ``tgflow dev`` subscribe.
+HANDLED_EVENTS = ["order.completed", "order.updated", "order.cancelled", "order.refunded", "orders.export_requested"]
 
 
 class _Seen:
@@ -63,6 +69,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlette:
     """``client`` is a connected Temporal client (pydantic data converter)."""
     from tgflow.service.adjustments import start_adjustments
+    from tgflow.service.export_requests import BadRequest, start_export_request
     from tgflow.service.orders import enqueue_orders
 
     secret = settings.f360.webhook_secret.get_secret_value()
@@ -96,6 +103,32 @@ def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlet
         except Exception as exc:  # a background check must never break the receiver
             log.warning("could not check order %s after order.updated: %s", order_id, exc)
 
+    async def export_requested(data: dict[str, Any], event_id: str) -> JSONResponse:
+        """"Send to TotalGest": one request workflow per request id; a redelivery starts nothing new."""
+        from temporalio.exceptions import WorkflowAlreadyStartedError
+
+        rid = data.get("request_id")
+        if event_id and event_id in seen:
+            return JSONResponse({"status": "duplicate", "request_id": rid}, status_code=202)
+        by = data.get("requested_by")
+        try:
+            handle = await asyncio.wait_for(start_export_request(
+                client, settings, get_store(), request_id=rid, order_ids=data.get("order_ids"),
+                requested_by=by if isinstance(by, str) else None), ENQUEUE_TIMEOUT_SECONDS)
+        except BadRequest as exc:
+            return _error(400, "bad_request", str(exc))
+        except WorkflowAlreadyStartedError:
+            status = "duplicate"  # this request already ran to its end: nothing new, no second notification
+        except Exception as exc:
+            log.error("could not start export request %s: %s", rid, exc)
+            return _error(503, "unavailable", "Temporal or the status database is not reachable; try again")
+        else:
+            status = "started"
+            log.info("export request %s: workflow %s", rid, handle.id)
+        if event_id:
+            seen.add(event_id)
+        return JSONResponse({"status": status, "request_id": rid}, status_code=202)
+
     async def receive(request: Request) -> JSONResponse:
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > MAX_BODY:
@@ -117,6 +150,8 @@ def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlet
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         order_id = data.get("order_id")
         event_id = str(event.get("id") or "")
+        if kind == "orders.export_requested":
+            return await export_requested(data, event_id)
         if kind not in ("order.completed", "order.updated", "order.cancelled", "order.refunded"):
             return JSONResponse({"status": "ignored", "reason": f"event type {kind!r} is not handled"}, status_code=202)
         if isinstance(order_id, bool) or not isinstance(order_id, int):
