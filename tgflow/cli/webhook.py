@@ -60,10 +60,12 @@ def subscribe(
     url: str = typer.Argument(..., help="Public URL of the receiver, ending in /webhooks/framework360."),
     json_output: bool = typer.Option(False, "--json", help="Print the subscription as JSON."),
 ) -> None:
-    """Register the receiver with Framework360 for order.completed and order.updated, signed with the
+    """Register the receiver with Framework360 for every event it handles (order.completed, order.updated,
+    order.cancelled, order.refunded and orders.export_requested, the shop's "Send to TotalGest"), signed with the
     configured webhook secret. Example: `tgflow webhook subscribe https://sync.example.ch/webhooks/framework360`."""
     from tgflow.clients.errors import ApiError
     from tgflow.clients.framework360 import Framework360Client
+    from tgflow.webhook import HANDLED_EVENTS
 
     settings = load_settings()
     secret = settings.f360.webhook_secret.get_secret_value()
@@ -74,13 +76,13 @@ def subscribe(
 
     async def _go() -> str:
         async with Framework360Client(settings.f360) as f360:
-            return await f360.subscribe_webhook(url, secret)
+            return await f360.subscribe_webhook(url, secret, list(HANDLED_EVENTS))
 
     try:
         sub_id = run(_go())
     except ApiError as exc:
         fail(f"Framework360 refused the subscription: {exc}", EXIT_CONFIG if not exc.retryable else EXIT_UNAVAILABLE)
     if json_output:
-        emit_json({"id": sub_id, "url": url, "events": ["order.completed", "order.updated"]})
+        emit_json({"id": sub_id, "url": url, "events": list(HANDLED_EVENTS)})
     else:
-        console.print(f"subscribed {url} (id {sub_id})", highlight=False)
+        console.print(f"subscribed {url} (id {sub_id}) to {', '.join(HANDLED_EVENTS)}", highlight=False)
