@@ -286,3 +286,20 @@ def test_request_ids_are_sanitized_and_kept_apart_in_workflow_ids():
     assert odd != export_request_workflow_id(SHOP, "a_b_c_")
     long = export_request_workflow_id(SHOP, "x" * 5000)
     assert len(long) < 120 and long != export_request_workflow_id(SHOP, "x" * 4999)
+
+
+async def test_the_dev_demo_presses_the_button_once_and_a_report_arrives(settings, client, worker, tg_sim, f360_sim,
+                                                                       receiver):
+    from tgflow.dev import _press_send_button
+
+    fast(settings)
+    sim = f360_sim.sim
+    latest = [sim.create_order() for _ in range(2)]
+    await _press_send_button(sim, after=0)
+    await wait_for(lambda: sim.notifications(), "the demo's notification")
+    rid = sim.notifications()[0]["request_id"]
+    result = await finished(client, rid)
+    notes = sim.notifications()
+    assert len(notes) == 1 and notes[0]["request_id"] == rid and result.total == 5
+    refs = tg_refs(tg_sim)
+    assert all(refs[o["number"]] == 1 for o in latest)  # the latest completed orders were among those sent

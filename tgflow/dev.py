@@ -260,6 +260,23 @@ def run_dev(opts: DevOptions) -> None:
         say("stopped.")
 
 
+#: The demo traffic presses "Send to TotalGest" in the shop once, this long after start (demo orders exist by then).
+BUTTON_AFTER_SECONDS = 20.0
+
+
+async def _press_send_button(f360_sim, after: float) -> None:
+    """The shop's "Send to TotalGest" on its latest completed orders (the simulator's admin route does the same):
+    one notification with the report appears in ``GET /_admin/notifications``."""
+    if after < 0:
+        return
+    await asyncio.sleep(after)
+    ids = [o["id"] for o in f360_sim.orders() if o["status"] == "completed"][-5:]
+    if ids:
+        sent = await asyncio.to_thread(f360_sim.request_export, ids)
+        say(f"demo: pressed \"Send to TotalGest\" in the shop for {len(ids)} orders (request {sent['request_id']}); "
+            "the report arrives in the simulator's /_admin/notifications")
+
+
 async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path, start_line: str,
                tg_sim=None) -> None:
     from tgflow.clients.framework360 import Framework360Client
@@ -267,6 +284,7 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     from tgflow.service.jobs import jobs
     from tgflow.service.monitoring import ensure_all_schedules
     from tgflow.temporal import connect
+    from tgflow.webhook import HANDLED_EVENTS
     from tgflow.webhook import create_app as webhook_app
     from tgflow.worker import run_worker
 
@@ -282,7 +300,7 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     worker_task = asyncio.create_task(run_worker(settings, client=client, stop=stop))
     webhook_url = f"http://{HOST}:{opts.webhook_port}/webhooks/framework360"
     async with Framework360Client(settings.f360) as f360:
-        await f360.subscribe_webhook(webhook_url, settings.f360.webhook_secret.get_secret_value())
+        await f360.subscribe_webhook(webhook_url, settings.f360.webhook_secret.get_secret_value(), HANDLED_EVENTS)
     await ensure_all_schedules(client, settings)
     await client.get_schedule_handle(f"product-import-{settings.totalgest.shop_id}").trigger()
     if opts.demo_traffic:
@@ -311,10 +329,12 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
         "Ctrl-C stops everything.\n"
     )
     stopped = asyncio.create_task(stop.wait())
+    button = asyncio.create_task(_press_send_button(f360_sim, after=BUTTON_AFTER_SECONDS if opts.demo_traffic else -1))
     try:
         await asyncio.wait({worker_task, stopped}, timeout=opts.exit_after, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
+        button.cancel()
         stop.set()
         if tg_sim is not None:
             tg_sim.stop_demo_shipping()
