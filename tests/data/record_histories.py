@@ -170,7 +170,7 @@ async def record(out: Path, suffix: str = "") -> None:
 
     text = rec.decoded_text()
     secrets = [DEMO_TG_PASSWORD, DEMO_F360_API_KEY, DEMO_F360_WEBHOOK_SECRET]
-    leaks = sorted(v for v in private_values(f360.orders()) | set(secrets) if v in text)
+    leaks = sorted(v for v in private_values(f360.orders()) | set(secrets) | {"Recorded Requester"} if v in text)
     emails = re.findall(r"[\w.+-]+@[\w-]+\.[\w.]+", text)
     if "F360-" not in text or leaks or emails:
         raise SystemExit(f"not written: the histories hold private data or credentials ({len(leaks)} values, "
@@ -331,6 +331,21 @@ async def scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360,
                                         search_attributes=ops_attrs(settings, kind))
         await w.result()
         await rec.save(name, w.id, w.result_run_id)
+
+    # ---- ExportRequestWorkflow (the shop's "Send to TotalGest") ----
+    print("ExportRequestWorkflow")
+    from tgflow.service.export_requests import start_export_request
+
+    ids = [f360.create_order()["id"], f360.create_order(problem="unknown_sku")["id"], f360.create_order()["id"]]
+    store = Store(settings.database_url)
+    try:
+        eh = await start_export_request(client, settings, store, request_id="req_recorded",
+                                        order_ids=ids, requested_by="Recorded Requester")
+        result = await eh.result()
+    finally:
+        store.close()
+    assert (result.sent, result.failed, result.level) == (2, 1, "warning"), result
+    await rec.save("export_request_warning", eh.id, eh.result_run_id)
 
 
 def main() -> None:
