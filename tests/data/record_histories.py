@@ -5,6 +5,8 @@ Run from the repository root (takes about a minute; it starts and stops everythi
     .venv/bin/python tests/data/record_histories.py            # writes tests/data/histories/*.json
     .venv/bin/python tests/data/record_histories.py --out DIR  # elsewhere
     .venv/bin/python tests/data/record_histories.py --out DIR --suffix _v2   # names like export_linked_v2.json
+    .venv/bin/python tests/data/record_histories.py --only shipment_fulfilled adjustment_refund_refused
+                                                               # writes those files only, leaves the others
 
 It starts a real Temporal dev server (the ``temporal`` binary from the venv), the TotalGest and
 Framework360 simulators on loopback, a SQLite status store in a temporary folder and a tgflow worker,
@@ -15,7 +17,10 @@ newer release must pick up and replay after a deployment.
 ``tests/test_replay_histories.py`` replays every file of the folder with the current workflows.
 Record from the release whose running workflows must keep replaying (before changing workflow code),
 commit the files, and never re-record them to make a replay test pass: that would hide the
-non-determinism the test exists to find. New scenarios may be added with a new file name.
+non-determinism the test exists to find. New scenarios may be added with a new file name, and recorded
+alone with ``--only NAME...`` (history names, without ``.json``): only those files are written, the recorded
+ones stay as they are. Groups of scenarios that declare their names in ``GROUPS`` are run only when one of
+their names is asked for; the others run whenever a name no group declares is asked for.
 
 Before writing, the script checks that no history holds a credential or a customer's personal data
 (e-mail, name, street, phone of every order of the simulator), as tests/chaos/test_secrets_and_pii.py does.
@@ -105,13 +110,16 @@ async def event_types(handle: WorkflowHandle) -> list[str]:
 
 
 class Recorder:
-    def __init__(self, client: Client, out: Path, suffix: str = "") -> None:
+    def __init__(self, client: Client, out: Path, suffix: str = "", only: set[str] | None = None) -> None:
         self.client = client
         self.out = out
         self.suffix = suffix
+        self.only = only
         self.histories: dict[str, str] = {}
 
     async def save(self, name: str, workflow_id: str, run_id: str | None = None) -> None:
+        if self.only is not None and name not in self.only:
+            return
         history = await self.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
         self.histories[name] = history.to_json()
         print(f"  {name}: {history.workflow_id}, {len(history.events)} events")
@@ -142,7 +150,7 @@ def private_values(orders: list[dict]) -> set[str]:
     return {v for v in values if v and len(v) >= 4}
 
 
-async def record(out: Path, suffix: str = "") -> None:
+async def record(out: Path, suffix: str = "", only: set[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="tgflow-record-"))
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=shutil.which("temporal"), data_converter=pydantic_data_converter,
@@ -156,10 +164,11 @@ async def record(out: Path, suffix: str = "") -> None:
             shop = settings.totalgest.shop_id
             store = Store(settings.database_url)
             deps = Deps(settings, store)
-            rec = Recorder(client, out, suffix)
+            rec = Recorder(client, out, suffix, only)
             try:
                 async with build_worker(client, settings, deps):
-                    await scenarios(rec, client, settings, tg, f360, shop)
+                    for group in groups_to_run(only):
+                        await group(rec, client, settings, tg, f360, shop)
             finally:
                 await deps.aclose()
                 store.close()
@@ -168,6 +177,8 @@ async def record(out: Path, suffix: str = "") -> None:
         await env.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
 
+    if only is not None and only - set(rec.histories):
+        raise SystemExit(f"not written: no scenario records {sorted(only - set(rec.histories))}")
     text = rec.decoded_text()
     secrets = [DEMO_TG_PASSWORD, DEMO_F360_API_KEY, DEMO_F360_WEBHOOK_SECRET]
     leaks = sorted(v for v in private_values(f360.orders()) | set(secrets) | {"Recorded Requester"} if v in text)
@@ -348,13 +359,101 @@ async def scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360,
     await rec.save("export_request_warning", eh.id, eh.result_run_id)
 
 
+async def export_for_record(client: Client, settings: Settings, f360, tg, order: dict, name: str) -> dict:
+    """Export one shop order (a bulk export of one) and return its TotalGest order."""
+    bh = await start_export(client, settings, [order["id"]],
+                            workflow_id=f"order-bulk-export-{settings.totalgest.shop_id}-{name}")
+    assert (await bh.result()).succeeded == 1
+    [tg_order] = [o for o in tg.orders() if o["external_ref"] == order["number"]]
+    return tg_order
+
+
+async def shipment_scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360, shop: str) -> None:
+    # ---- ShipmentImportWorkflow, OrderShipmentWorkflow ----
+    print("ShipmentImportWorkflow, OrderShipmentWorkflow")
+    from tgflow.contracts.shipments import ShipmentSyncResult, shipment_workflow_id
+    from tgflow.service.shipments import start_import as start_shipment_import
+
+    settings.shipments.retry_initial_seconds = 0.2
+    settings.shipments.retry_max_seconds = 1.0
+    order = f360.create_order(lines=2)
+    tg_order = await export_for_record(client, settings, f360, tg, order, "recorded-to-ship")
+    shipped = tg.ship_order(tg_order["id"], carrier="Swiss Post", tracking_number="99.00.1.RECORDED1")
+    [parcel] = shipped["shipments"]
+    ih = await start_shipment_import(client, settings)
+    report = await ih.result()
+    assert (report.status, report.fulfilled, report.failed) == ("completed", 1, 0), report
+    assert [f["tracking_number"] for f in f360.order(order["id"])["fulfillments"]] == ["99.00.1.RECORDED1"]
+    await rec.save("shipment_import_completed", ih.id, ih.result_run_id)
+    sh = client.get_workflow_handle(shipment_workflow_id(shop, parcel["id"]), result_type=ShipmentSyncResult)
+    assert (await sh.result()).status == "fulfilled"
+    await rec.save("shipment_fulfilled", sh.id)
+
+
+async def adjustment_scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360, shop: str) -> None:
+    # ---- OrderAdjustmentsWorkflow, OrderAdjustmentWorkflow ----
+    print("OrderAdjustmentsWorkflow, OrderAdjustmentWorkflow")
+    from tgflow.contracts.adjustments import adjustment_workflow_id
+    from tgflow.service.adjustments import start_adjustments
+
+    order = f360.create_order(lines=2)
+    tg_order = await export_for_record(client, settings, f360, tg, order, "recorded-to-adjust")
+    refund = f360.refund_order(order["id"], amount="5.00")
+    f360.cancel_order(order["id"])
+    ah = await start_adjustments(client, settings, order["id"])
+    result = await ah.result()
+    assert [(r.kind, r.status) for r in result.results] == [("refund", "done"), ("cancel", "done")], result
+    assert [n["external_ref"] for n in tg.credit_notes() if n["order_id"] == tg_order["id"]] == [
+        f"{order['number']}-R{refund['id']}"]
+    assert tg.orders()[tg_order["id"] - 1]["status"] == "cancelled"
+    await rec.save("adjustments_refund_and_cancel", ah.id, ah.result_run_id)
+    await rec.save("adjustment_refund_credited", adjustment_workflow_id(shop, order["id"], "refund", refund["id"]))
+    await rec.save("adjustment_cancelled", adjustment_workflow_id(shop, order["id"], "cancel"))
+
+    # more than is left to credit: a person credited the whole order by hand in TotalGest, TotalGest refuses
+    order = f360.create_order(lines=1)
+    tg_order = await export_for_record(client, settings, f360, tg, order, "recorded-refused")
+    rate = tg_order["lines"][0]["vat_rate"]
+    tg._create_credit_note({"order_id": tg_order["id"], "external_ref": "BY-HAND", "reason": "by hand",
+                            "restock": False, "total_gross": tg_order["total_gross"], "lines": [
+                                {"article_code": None, "quantity": "1", "vat_rate": rate,
+                                 "amount_gross": tg_order["total_gross"]}]})
+    refund = f360.refund_order(order["id"], amount="1.00")
+    ah = await start_adjustments(client, settings, order["id"])
+    result = await ah.result()
+    [failed] = result.results
+    assert failed.status == "failed" and "exceeds what order" in (failed.reason or ""), result
+    assert [n["external_ref"] for n in tg.credit_notes() if n["order_id"] == tg_order["id"]] == ["BY-HAND"]
+    await rec.save("adjustments_refund_refused", ah.id, ah.result_run_id)
+    await rec.save("adjustment_refund_refused", adjustment_workflow_id(shop, order["id"], "refund", refund["id"]))
+
+
+#: The groups of scenarios, run in this order against one server and one pair of simulators, with the names of
+#: the histories each records (``None``: not declared; such a group runs for any name no group declares).
+GROUPS: list[tuple[Callable[..., Awaitable[None]], tuple[str, ...] | None]] = [
+    (scenarios, None),
+    (shipment_scenarios, ("shipment_import_completed", "shipment_fulfilled")),
+    (adjustment_scenarios, ("adjustments_refund_and_cancel", "adjustment_refund_credited", "adjustment_cancelled",
+                            "adjustments_refund_refused", "adjustment_refund_refused")),
+]
+
+
+def groups_to_run(only: set[str] | None) -> list[Callable[..., Awaitable[None]]]:
+    declared = {name for _, names in GROUPS for name in names or ()}
+    undeclared = only is None or bool(only - declared)
+    return [group for group, names in GROUPS
+            if only is None or (names is None and undeclared) or (names is not None and only & set(names))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--suffix", default="", help="appended to each file name (e.g. _v2), to add a release's "
                         "histories beside the older ones")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="record and write only these histories (names "
+                        "without .json, e.g. shipment_fulfilled); the other files are left as recorded")
     args = parser.parse_args()
-    asyncio.run(record(args.out, args.suffix))
+    asyncio.run(record(args.out, args.suffix, set(args.only) if args.only else None))
 
 
 if __name__ == "__main__":
