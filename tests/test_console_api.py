@@ -246,3 +246,54 @@ def test_console_users_from_the_command_line(settings, store, tmp_path):
     assert proc.returncode == 1 and json.loads(proc.stdout) == {"name": "vic", "removed": False}
     proc = _cli(env, "console", "remove-user", "vic")
     assert proc.returncode == 1 and "no console user named vic" in proc.stderr
+
+
+async def test_behind_https_the_session_cookie_is_secure(settings, store, tmp_path):
+    import shutil
+    import ssl
+
+    from tgflow.console import create_app
+    from tgflow.service.users import add_user
+    from tgflow.sim.server import ServerThread
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed: no test certificate can be made")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    add_user(store, ADMIN[0], "admin", ADMIN[1])
+    with ServerThread(create_app(settings, store), tls=(str(cert), str(key))) as server:
+        async with httpx.AsyncClient(base_url=server.url, verify=ssl.create_default_context(cafile=str(cert))) as http:
+            r = await login(http, *ADMIN)
+            assert r.status_code == 303
+            cookie = r.headers["set-cookie"].lower()
+            assert "; secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+
+
+def test_tgflow_console_serves_and_refuses_a_short_secret(settings, store, tmp_path):
+    import time
+
+    from tgflow.sim.server import free_port
+
+    env = cli_env(settings, tmp_path, TGFLOW_CONSOLE_SECRET="short")
+    proc = _cli(env, "console", "--port", str(free_port()))
+    assert proc.returncode == 2 and "TGFLOW_CONSOLE_SECRET must have at least 32 characters" in proc.stderr
+
+    port = free_port()
+    env = cli_env(settings, tmp_path, TGFLOW_CONSOLE_SECRET="x" * 40)
+    server = subprocess.Popen([sys.executable, "-m", "tgflow", "console", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == f"tgflow console on http://127.0.0.1:{port} (Ctrl-C stops it)"
+        for _ in range(200):  # the banner comes just before uvicorn binds the port
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/orders", timeout=5)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        assert r.status_code == 303 and r.headers["location"] == "/login?next=/orders"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=5).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
