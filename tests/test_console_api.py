@@ -297,3 +297,19 @@ def test_tgflow_console_serves_and_refuses_a_short_secret(settings, store, tmp_p
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+async def test_a_product_in_error_is_retried_from_the_console(console, settings, worker, client, tg_sim, f360_sim, store):
+    shop = settings.totalgest.shop_id
+    pstore.save_links(store, shop, {"ART-00001": {"status": "error", "last_error": "Framework360 refused it"}})
+    async with httpx.AsyncClient(base_url=console.url, timeout=60) as http:
+        await login(http, *ADMIN)
+        page = await http.get("/products/ART-00001")
+        assert page.status_code == 200 and "Error: Framework360 refused it" in page.text and ">Retry<" in page.text
+        r = await http.post("/products/ART-00001/retry", data={"csrf": csrf_of(page.text)})
+        assert r.status_code == 303 and r.headers["location"].startswith("/products/ART-00001?started=")
+        workflow_id = r.headers["location"].split("started=", 1)[1]
+    await client.get_workflow_handle(workflow_id).result()
+    link = pstore.load_links(store, shop, ["ART-00001"])["ART-00001"]
+    assert link.status == "linked" and link.last_error is None
+    assert f360_sim.sim.product_by_sku("ART-00001")["id"] == link.f360_product_id
