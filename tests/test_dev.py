@@ -38,13 +38,14 @@ def _poll(predicate, timeout: float, what: str):
 
 
 def test_dev_stack_imports_products_exports_orders_and_stops_on_sigint(tmp_path):
-    ports = {name: free_port() for name in ("temporal", "ui", "tg", "f360", "webhook", "metrics")}
+    ports = {name: free_port() for name in ("temporal", "ui", "tg", "f360", "webhook", "metrics", "console")}
     env = {k: v for k, v in os.environ.items() if not k.startswith("TGFLOW_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "tgflow", "dev", "--data-dir", str(tmp_path / "dev"), "--articles", "120",
          "--temporal-port", str(ports["temporal"]), "--ui-port", str(ports["ui"]),
          "--totalgest-port", str(ports["tg"]), "--framework360-port", str(ports["f360"]),
-         "--webhook-port", str(ports["webhook"]), "--metrics-port", str(ports["metrics"])],
+         "--webhook-port", str(ports["webhook"]), "--metrics-port", str(ports["metrics"]),
+         "--console-port", str(ports["console"])],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
     )
     try:
@@ -71,6 +72,10 @@ def test_dev_stack_imports_products_exports_orders_and_stops_on_sigint(tmp_path)
         assert "NOPE-404" in shown["reason"] and shown["url"].startswith(f"http://localhost:{ports['ui']}/")
         failed = json.loads(_cli(config, "orders", "list", "--status", "failed", "--json").stdout)
         assert bad["number"] in [o["number"] for o in failed]
+        # The web console shows it too, to its printed demo admin (issue 14).
+        console = httpx.get(f"http://127.0.0.1:{ports['console']}/api/orders", params={"status": "failed"},
+                            auth=("admin", "tgflow-dev"), timeout=10).json()
+        assert bad["number"] in [o["number"] for o in console["orders"]]
         # The same steps as a person reads them (README): the human output names the order and the reason.
         listed = _cli(config, "orders", "list", "--status", "failed")
         assert listed.returncode == 0 and bad["number"] in listed.stdout and "Failed" in listed.stdout, listed
@@ -91,6 +96,7 @@ def test_dev_stack_imports_products_exports_orders_and_stops_on_sigint(tmp_path)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert "tgflow dev is up" in out and "stopped." in out
+    assert f"Console            http://127.0.0.1:{ports['console']}  (user admin, password tgflow-dev" in out
     assert (tmp_path / "dev" / "tgflow.toml").exists()
     # Each failed order is one short line in the terminal (details at DEBUG), not 400 characters of ids.
     assert f"order {bad['number']} failed: unknown SKU NOPE-404 (tgflow orders show {bad['number']})" in out
@@ -110,7 +116,7 @@ class Dev:
     """``tgflow dev`` in a child process on free ports; stdout is a pipe the test reads (and may close)."""
 
     def __init__(self, tmp_path: Path, *extra: str, articles: int = 40) -> None:
-        self.ports = {name: free_port() for name in ("temporal", "ui", "tg", "f360", "webhook", "metrics")}
+        self.ports = {name: free_port() for name in ("temporal", "ui", "tg", "f360", "webhook", "metrics", "console")}
         self.data = tmp_path / "dev"
         self.stderr_path = tmp_path / f"dev-{time.monotonic_ns()}.err"
         self.stderr = open(self.stderr_path, "w")
@@ -119,7 +125,8 @@ class Dev:
             [sys.executable, "-m", "tgflow", "dev", "--data-dir", str(self.data), "--articles", str(articles),
              "--no-demo-traffic", "--temporal-port", str(self.ports["temporal"]), "--ui-port", str(self.ports["ui"]),
              "--totalgest-port", str(self.ports["tg"]), "--framework360-port", str(self.ports["f360"]),
-             "--webhook-port", str(self.ports["webhook"]), "--metrics-port", str(self.ports["metrics"]), *extra],
+             "--webhook-port", str(self.ports["webhook"]), "--metrics-port", str(self.ports["metrics"]),
+             "--console-port", str(self.ports["console"]), *extra],
             env=env, stdout=subprocess.PIPE, stderr=self.stderr, text=True, cwd=tmp_path)
         self.out: list[str] = []
         for line in self.proc.stdout:  # the banner, up to its last line

@@ -45,6 +45,7 @@ class DevOptions:
     framework360_port: int = 8802
     webhook_port: int = 8803
     metrics_port: int = 9464
+    console_port: int = 8800
     exit_after: float | None = None
     #: Keep the previous run's data (status database, Temporal, simulators) instead of starting fresh.
     keep: bool = False
@@ -56,6 +57,8 @@ DEV_DATABASES = ("tgflow.db", "temporal.db")
 SIM_STATE = "simulators.pickle"
 #: The signals that stop ``tgflow dev`` (Ctrl-C, ``kill``, a closed terminal).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: The web console's demo admin on `tgflow dev` only (a dev stack on loopback; never use it elsewhere).
+DEV_CONSOLE_USER, DEV_CONSOLE_PASSWORD = "admin", "tgflow-dev"
 
 
 def say(message: str) -> None:
@@ -201,7 +204,7 @@ def run_dev(opts: DevOptions) -> None:
     from tgflow.sim.totalgest import create_app as tg_app
 
     busy = [p for p in (opts.temporal_port, opts.ui_port, opts.totalgest_port, opts.framework360_port, opts.webhook_port,
-                        opts.metrics_port)
+                        opts.metrics_port, opts.console_port)
             if not _port_free(p)]
     if busy:
         raise SystemExit(f"error: port(s) {', '.join(map(str, busy))} already in use: stop what runs there "
@@ -297,6 +300,9 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     receiver = uvicorn.Server(uvicorn.Config(webhook_app(settings, client), host=HOST, port=opts.webhook_port,
                                              log_level="warning", lifespan="on"))
     receiver_task = asyncio.create_task(receiver.serve())
+    console_server = uvicorn.Server(uvicorn.Config(_console_app(settings), host=HOST, port=opts.console_port,
+                                                   log_level="warning"))
+    console_task = asyncio.create_task(console_server.serve())
     worker_task = asyncio.create_task(run_worker(settings, client=client, stop=stop))
     webhook_url = f"http://{HOST}:{opts.webhook_port}/webhooks/framework360"
     async with Framework360Client(settings.f360) as f360:
@@ -315,6 +321,8 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
         f"  Temporal frontend  {settings.temporal.address}  (namespace {settings.temporal.namespace}, task queue {settings.temporal.task_queue})\n"
         f"  TotalGest sim      {settings.totalgest.base_url}  (admin: /_admin/orders)\n"
         f"  Framework360 sim   {settings.f360.base_url}  (admin: /_admin/orders, /_admin/products)\n"
+        f"  Console            http://{HOST}:{opts.console_port}  (user {DEV_CONSOLE_USER}, password "
+        f"{DEV_CONSOLE_PASSWORD}: dev only)\n"
         f"  Webhook receiver   {webhook_url}\n"
         f"  Status database    {settings.database_url}\n"
         f"  Metrics            http://{settings.metrics.host}:{settings.metrics.port}/metrics\n"
@@ -339,5 +347,16 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
         if tg_sim is not None:
             tg_sim.stop_demo_shipping()
         await asyncio.gather(worker_task, return_exceptions=True)
-        receiver.should_exit = True
-        await asyncio.gather(receiver_task, return_exceptions=True)
+        receiver.should_exit = console_server.should_exit = True
+        await asyncio.gather(receiver_task, console_task, return_exceptions=True)
+
+
+def _console_app(settings: Settings):
+    """The web console of the dev stack, with its demo admin (fixed dev-only password, printed at start)."""
+    from tgflow.console import create_app
+    from tgflow.service.users import add_user
+    from tgflow.store import Store
+
+    store = Store(settings.database_url)
+    add_user(store, DEV_CONSOLE_USER, "admin", DEV_CONSOLE_PASSWORD)
+    return create_app(settings, store)

@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from tgflow.cli import alerts, db, orders, products, schedule, shipments, sim, webhook
+from tgflow.cli import console as console_cli
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_UNAVAILABLE,
@@ -42,6 +43,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(webhook.app, name="webhook")
 app.add_typer(sim.app, name="sim")
 app.add_typer(db.app, name="db")
+app.add_typer(console_cli.app, name="console")
 app.command()(status)
 app.command()(reconcile)
 for module in (orders, products, shipments, schedule):
@@ -213,6 +215,7 @@ def dev(
     framework360_port: int = typer.Option(8802, help="Framework360 simulator port."),
     webhook_port: int = typer.Option(8803, help="Webhook receiver port."),
     metrics_port: int = typer.Option(9464, help="Prometheus metrics of the worker on http://127.0.0.1:PORT/metrics."),
+    console_port: int = typer.Option(8800, help="The web console (`tgflow console`) on http://127.0.0.1:PORT."),
     exit_after: Optional[float] = typer.Option(None, help="Stop by itself after this many seconds (smoke tests).", hidden=True),
     keep: bool = typer.Option(False, "--keep", help=(
         "Continue the last run: keep the status database, Temporal's database and the simulators' data in "
@@ -227,7 +230,7 @@ def dev(
     run_dev(DevOptions(
         demo_traffic=demo_traffic, articles=articles, data_dir=data_dir, temporal_port=temporal_port,
         ui_port=ui_port, totalgest_port=totalgest_port, framework360_port=framework360_port,
-        webhook_port=webhook_port, metrics_port=metrics_port, exit_after=exit_after, keep=keep,
+        webhook_port=webhook_port, metrics_port=metrics_port, console_port=console_port, exit_after=exit_after, keep=keep,
     ))
 
 

@@ -46,24 +46,10 @@ class OrderStatus(str, Enum):
     failed = "failed"
 
 
-def status_column(status: str, tg_number: str | None, reason: str | None) -> str:
-    if status == "linked":
-        return f"Linked {tg_number}" if tg_number else "Linked"
-    if status == "failed":
-        return f"Failed: {reason}" if reason else "Failed"
-    return {"pending": "Pending", "not_linked": "Not linked"}.get(status, status)
-
-
 def _row(link) -> dict[str, Any]:
-    from tgflow.store.orders import link_dict
+    from tgflow.service.order_rows import order_row
 
-    row = link_dict(link)
-    row["column"] = status_column(link.status, link.tg_order_number, link.last_error)
-    if row["progress"]:  # the order's life in TotalGest: invoiced FA-…, partly shipped, shipped
-        row["column"] += f" · {row['progress']}"
-    if row["parcel_error"]:
-        row["column"] += f" · Parcel failed: {row['parcel_error']}"
-    return row
+    return order_row(link)
 
 
 @app.command("list")
@@ -116,22 +102,15 @@ def show(
 
     Example: `tgflow orders show F360-10017`.
     """
-    from tgflow.store import orders as ostore
-    from tgflow.temporal import workflow_url
+    from tgflow.service.order_rows import order_detail
 
     settings = load_settings()
     store = open_store(settings)
-    view = ostore.get_with_attempts(store, settings.totalgest.shop_id, ident)
+    row = order_detail(settings, store, ident)
     store.close()
-    if view is None:
+    if row is None:
         fail(f"order {ident} is not in the status store yet (see `tgflow orders list`); "
              f"export it with `tgflow export-orders {ident}`", EXIT_CONFIG)
-    row = _row(view.link)
-    row["attempt_history"] = [ostore.attempt_dict(a) for a in view.attempts]
-    from tgflow.service.shipments import parcels
-
-    row["parcels"] = parcels(settings, view.link.f360_order_id)
-    row["url"] = workflow_url(settings.temporal, row["workflow_id"]) if row["workflow_id"] else None
     if json_output:
         emit_json(row)
         return
@@ -228,8 +207,8 @@ def retry_orders(
     then `tgflow orders retry --failed --wait`. Without --wait the export runs in a workflow whose Web UI
     link is printed. Exit code 0 when every order is linked, 1 when some still fail (the report says why).
     """
+    from tgflow.service.order_rows import failed_order_ids
     from tgflow.service.orders import start_export
-    from tgflow.store import orders as ostore
     from tgflow.temporal import workflow_url
 
     if bool(ids) == failed:
@@ -239,7 +218,7 @@ def retry_orders(
     shop = settings.totalgest.shop_id
     store = open_store(settings)
     if failed:
-        wanted = [link.f360_order_id for link in ostore.list_links(store, shop, "failed")]
+        wanted = failed_order_ids(store, shop)
         unknown: list[str] = []
     else:
         wanted, unknown = _resolve(settings, store, list(ids or []))

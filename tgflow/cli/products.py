@@ -26,6 +26,8 @@ from tgflow.cli.common import (
     when,
     when_short,
 )
+from tgflow.service.product_rows import product_detail as _link_row  # shared with the console
+from tgflow.service.product_rows import product_row, status_column
 
 app = typer.Typer(
     help=(
@@ -50,16 +52,6 @@ class LinkStatus(str, Enum):
 class CursorName(str, Enum):
     articles = "articles"
     stock = "stock"
-
-def status_column(status: str, reason: str | None) -> str:
-    """The text of the status column: `Linked`, `Not linked`, `Error: reason`."""
-    if status == "linked":
-        return "Linked"
-    if status == "error":
-        return f"Error: {reason}" if reason else "Error"
-    if status == "pending":
-        return "Pending"
-    return "Not linked"
 
 #: Rows of `tgflow products list` at a terminal unless --limit says otherwise.
 PAGE = 50
@@ -91,11 +83,7 @@ def list_products(
     links = pstore.list_links(store, shop, wanted, limit or None, offset)
     total = pstore.count_links(store, shop, wanted)
     store.close()
-    rows = [{
-        "sku": link.sku, "status": link.status, "column": status_column(link.status, link.last_error),
-        "error": link.last_error, "f360_product_id": link.f360_product_id, "tg_article_id": link.tg_article_id,
-        "stock_quantity": link.stock_quantity, "published": link.active, "last_synced_at": link.last_synced_at,
-    } for link in links]
+    rows = [product_row(link) for link in links]
     if json_output:
         emit_json(rows)
         return
@@ -156,25 +144,6 @@ def cursor_reset(
         emit_json({"reset": names})
     else:
         console.print(f"reset: {', '.join(names)} — the next import reads everything")
-
-
-def _link_row(link, run=None, settings=None) -> dict[str, Any]:
-    from tgflow.temporal import workflow_url
-
-    row = {
-        "sku": link.sku, "status": link.status, "column": status_column(link.status, link.last_error),
-        "error": link.last_error, "attempts": link.attempts,
-        "tg_article_id": link.tg_article_id, "f360_product_id": link.f360_product_id,
-        "published": link.active, "stock_quantity": link.stock_quantity, "reserved_quantity": link.reserved_quantity,
-        "stock_pending": bool(link.stock_dirty),
-        "retried_next_run": link.status == "error" and link.retry_json is not None,
-        "last_synced_at": link.last_synced_at, "last_seen_at": link.last_seen_at, "updated_at": link.updated_at,
-    }
-    if run is not None and settings is not None:
-        row["last_import"] = {"workflow_id": run.workflow_id, "run_id": run.run_id, "status": run.status,
-                              "started_at": run.started_at, "finished_at": run.finished_at,
-                              "url": workflow_url(settings.temporal, run.workflow_id) if run.workflow_id else None}
-    return row
 
 
 def _last_import_for(store, shop_id: str, link):

@@ -161,16 +161,10 @@ def _simple(which: Which, action: str, json_output: bool, note: str | None = Non
 
     async def _go() -> None:
         client = await connect_or_fail(settings)
-        handle = client.get_schedule_handle(schedule_id)
+        from tgflow.service.schedules import schedule_action
+
         try:
-            if action == "pause":
-                await handle.pause(note=note or "paused with tgflow schedule pause")
-            elif action == "unpause":
-                await handle.unpause(note=note or "unpaused with tgflow schedule unpause")
-            elif action == "trigger":
-                await handle.trigger()
-            elif action == "delete":
-                await handle.delete()
+            await schedule_action(client, schedule_id, action, note)
         except Exception as exc:
             _missing(schedule_id, exc)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import typer
@@ -26,32 +25,14 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the ove
     the oldest failure, firing alerts, the last drift report and whether TotalGest and Framework360 answer.
     Exit 1 when something needs a person, 3 when Temporal does not answer (the schedules and the queue
     cannot be read then; the rest is shown all the same)."""
-    from tgflow.service.check import check_temporal
-    from tgflow.service.status import overview
-    from tgflow.temporal import connect
+    from tgflow.service.status import status_report
 
     settings = load_settings()
     store = open_store(settings)
-
-    async def _collect():
-        try:
-            client = await asyncio.wait_for(connect(settings.temporal), timeout=10)
-        except Exception:
-            client = None
-        data = await overview(settings, store, client)
-        if client is None:  # say what is down, where, and which setting to check, as `tgflow check` does
-            data["services"]["temporal"] = (await check_temporal(settings)).as_dict()
-        else:
-            t = settings.temporal
-            data["services"]["temporal"]["message"] = f"Temporal at {t.address}, namespace {t.namespace}"
-        return data
-
-    data = run(_collect())
+    data = run(status_report(settings, store))
     store.close()
     temporal_ok = data["services"]["temporal"]["ok"]
-    unhealthy = (not data["services"]["totalgest"]["ok"] or not data["services"]["framework360"]["ok"]
-                 or not temporal_ok or data["orders"]["failed"] or data["products"]["error"]
-                 or data["parcels"]["failed"] or data["adjustments"]["failed"] or data["alerts"])
+    unhealthy = not data.pop("healthy")
     if json_output:
         emit_json(data | {"healthy": not unhealthy})
     else:

@@ -56,3 +56,22 @@ async def ensure_schedule(
 
         await client.get_schedule_handle(schedule_id).update(_replace)
         return False
+
+
+SCHEDULE_ACTIONS = ("pause", "unpause", "trigger", "delete")
+
+
+async def schedule_action(client: Client, schedule_id: str, action: str, note: str | None = None) -> None:
+    """Pause (with a note), unpause, run now (trigger) or delete a schedule: `tgflow schedule ...` and the
+    console. Raises Temporal's RPCError (NOT_FOUND when the schedule was never created)."""
+    handle = client.get_schedule_handle(schedule_id)
+    if action == "pause":
+        await handle.pause(note=note or "paused with tgflow schedule pause")
+    elif action == "unpause":
+        await handle.unpause(note=note or "unpaused with tgflow schedule unpause")
+    elif action == "trigger":
+        await handle.trigger()
+    elif action == "delete":
+        await handle.delete()
+    else:
+        raise ValueError(f"unknown schedule action {action!r}")

@@ -120,3 +120,29 @@ async def overview(settings: Settings, store: Store, client) -> dict[str, Any]:
                              for job in jobs(settings)]
         data["order_queue"] = await queue_overview(client, shop)
     return data
+
+
+async def status_report(settings: Settings, store: Store, client=None) -> dict[str, Any]:
+    """Everything `tgflow status --json` shows (and the console's overview): :func:`overview`, what is down and
+    where when Temporal does not answer, and ``healthy`` (False when something needs a person).
+    ``client``: a connected Temporal client, else one is connected here (10 s at most)."""
+    from tgflow.service.check import check_temporal
+    from tgflow.temporal import connect
+
+    if client is None:
+        try:
+            client = await asyncio.wait_for(connect(settings.temporal), timeout=10)
+        except Exception:
+            client = None
+    data = await overview(settings, store, client)
+    if client is None:  # say what is down, where, and which setting to check, as `tgflow check` does
+        data["services"]["temporal"] = (await check_temporal(settings)).as_dict()
+    else:
+        t = settings.temporal
+        data["services"]["temporal"]["message"] = f"Temporal at {t.address}, namespace {t.namespace}"
+    services = data["services"]
+    unhealthy = (not services["totalgest"]["ok"] or not services["framework360"]["ok"]
+                 or not services["temporal"]["ok"] or data["orders"]["failed"] or data["products"]["error"]
+                 or data["parcels"]["failed"] or data["adjustments"]["failed"] or data["alerts"])
+    data["healthy"] = not unhealthy
+    return data

@@ -260,3 +260,18 @@ class ExportRequest(SQLModel, table=True):
     title: str | None = None
     received_at: datetime | None = _when()
     notified_at: datetime | None = _when()
+
+
+class ConsoleUser(SQLModel, table=True):
+    """A person who may log in to the web console (``tgflow console add-user``): only a slow salted hash
+    of the password is kept (``scrypt$n$r$p$salt$hash``, hex)."""
+
+    __tablename__ = "console_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True)
+    #: admin (acts) | viewer (reads)
+    role: str = "viewer"
+    password_hash: str
+    created_at: datetime | None = _when()
+    updated_at: datetime | None = _when()

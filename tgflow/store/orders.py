@@ -247,6 +247,28 @@ def list_links(store: Store, shop_id: str, status: str | None = None, limit: int
         return list(s.exec(q))
 
 
+def page_links(store: Store, shop_id: str, *, status: str | None = None, q: str | None = None,
+               offset: int = 0, limit: int = 50) -> tuple[list[OrderLink], int]:
+    """One page of orders, newest first, filtered in the database (the console's order list), and how many
+    match in all. ``status`` as in :func:`list_links`; ``q`` a shop number (or part of one) or a Framework360 id."""
+    from sqlalchemy import func
+
+    query = select(OrderLink).where(OrderLink.shop_id == shop_id)
+    if status == "failed":
+        query = query.where(or_(OrderLink.status == status, col(OrderLink.tg_shipment_error).is_not(None)))
+    elif status:
+        query = query.where(OrderLink.status == status)
+    text = (q or "").strip()
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        match = col(OrderLink.f360_number).ilike(pattern, escape="\\")
+        query = query.where(or_(match, OrderLink.f360_order_id == int(text)) if text.isdigit() else match)
+    with store.session() as s:
+        total = int(s.exec(select(func.count()).select_from(query.subquery())).one())
+        rows = list(s.exec(query.order_by(col(OrderLink.f360_order_id).desc()).offset(offset).limit(limit)))
+    return rows, total
+
+
 def unlinked_ids(store: Store, shop_id: str) -> list[int]:
     """Every order the store knows that is not linked (not linked, pending, failed), oldest first."""
     with store.session() as s:

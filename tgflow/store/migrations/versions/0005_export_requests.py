@@ -1,7 +1,7 @@
 """export_request: "Send to TotalGest" requests from the shop and their one notification (issue 14 B)
 
 Revision ID: 0005_export_requests
-Revises: 0003_order_adjustments (chain it after 0004_console_users when merging)
+Revises: 0004_console_users (chain it after 0004_console_users when merging)
 Create Date: 2026-11-30 16:35:24.344211
 """
 
@@ -14,7 +14,7 @@ from sqlmodel.sql.sqltypes import AutoString
 from tgflow.store.models import UtcDateTime
 
 revision = '0005_export_requests'
-down_revision = '0003_order_adjustments'
+down_revision = '0004_console_users'
 branch_labels = None
 depends_on = None
 
