@@ -13,6 +13,7 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from tgflow import search_attributes as attrs
 from tgflow.config import Settings
+from tgflow.contracts.ids import manual_run_workflow_id
 from tgflow.service.jobs import job, jobs
 from tgflow.service.schedules import ensure_schedule
 from tgflow.workflows.ops import (
@@ -67,6 +68,6 @@ async def run_now(client: Client, settings: Settings, which: str):
     run, params, kind, title = _WORKFLOWS[which]
     shop = settings.totalgest.shop_id
     return await client.execute_workflow(
-        run, params(shop_id=shop), id=f"{job(settings, which).schedule_id}-manual-{uuid.uuid4().hex[:8]}",
+        run, params(shop_id=shop), id=manual_run_workflow_id(job(settings, which).schedule_id, uuid.uuid4().hex[:8]),
         task_queue=settings.temporal.task_queue, search_attributes=_attrs(settings, kind),
         static_summary=f"{title} of shop {shop} (manual)")

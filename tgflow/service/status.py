@@ -10,6 +10,7 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus
 
 from tgflow.config import Settings
+from tgflow.contracts.ids import order_queue_workflow_id
 from tgflow.store import Store
 from tgflow.store import orders as ostore
 from tgflow.store import products as pstore
@@ -88,7 +89,7 @@ async def schedule_overview(client, schedule_id: str) -> dict[str, Any]:
 
 async def queue_overview(client, shop_id: str) -> dict[str, Any]:
     try:
-        handle = client.get_workflow_handle(f"order-queue-{shop_id}")
+        handle = client.get_workflow_handle(order_queue_workflow_id(shop_id))
         desc = await handle.describe(rpc_timeout=RPC_TIMEOUT)
     except Exception as exc:  # never started, or Temporal down
         return {"running": False, "error": type(exc).__name__}
