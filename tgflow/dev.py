@@ -263,8 +263,8 @@ def run_dev(opts: DevOptions) -> None:
 async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path, start_line: str,
                tg_sim=None) -> None:
     from tgflow.clients.framework360 import Framework360Client
+    from tgflow.jobs import job, jobs
     from tgflow.metrics import prometheus_runtime
-    from tgflow.service.jobs import job, jobs
     from tgflow.service.monitoring import ensure_all_schedules
     from tgflow.temporal import connect
     from tgflow.webhook import create_app as webhook_app

@@ -1,6 +1,6 @@
-"""Use cases of cancellations and refunds: start them (webhook, reconciliation), re-drive refused ones.
+"""Use cases of cancellations and refunds: start them (webhook, order reconciliation), re-drive refused ones.
 
-Workflow ids come from business keys, so a redelivered webhook or a second reconciliation starts nothing
+Workflow ids come from business keys, so a redelivered webhook or a second order reconciliation starts nothing
 new: the per-order scan joins a running one (``USE_EXISTING``) and the per-refund / per-cancel workflows
 run once when done, again only when they failed (``orders retry``).
 """

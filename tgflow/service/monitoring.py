@@ -14,20 +14,14 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from tgflow import search_attributes as attrs
 from tgflow.config import Settings
 from tgflow.contracts.ids import manual_run_workflow_id
-from tgflow.service.jobs import job, jobs
+from tgflow.contracts.ops import DRIFT_SYNC_KIND, HEALTH_SYNC_KIND, DriftReportParams, HealthCheckParams
+from tgflow.jobs import job, jobs
 from tgflow.service.schedules import ensure_schedule
-from tgflow.workflows.ops import (
-    DRIFT_KIND,
-    HEALTH_KIND,
-    DriftReportParams,
-    DriftReportWorkflow,
-    HealthCheckParams,
-    HealthCheckWorkflow,
-)
+from tgflow.workflows.ops import DriftReportWorkflow, HealthCheckWorkflow
 
 _WORKFLOWS = {
-    "drift": (DriftReportWorkflow.run, DriftReportParams, DRIFT_KIND, "Drift report"),
-    "health": (HealthCheckWorkflow.run, HealthCheckParams, HEALTH_KIND, "Health check and alerts"),
+    "drift": (DriftReportWorkflow.run, DriftReportParams, DRIFT_SYNC_KIND, "Drift report"),
+    "health": (HealthCheckWorkflow.run, HealthCheckParams, HEALTH_SYNC_KIND, "Health check and alerts"),
 }
 
 

@@ -25,7 +25,7 @@ from tgflow.contracts.orders import (
     OrderReconcileInput,
     OrderReconcileResult,
 )
-from tgflow.service.jobs import job
+from tgflow.jobs import job
 from tgflow.service.schedules import ensure_schedule
 from tgflow.workflows.orders import ExportOrdersWorkflow, OrderReconcileWorkflow
 

@@ -18,7 +18,7 @@ from tgflow.contracts.shipments import (
     ShipmentImportReport,
     ShipmentSyncResult,
 )
-from tgflow.service.jobs import job
+from tgflow.jobs import job
 from tgflow.service.schedules import ensure_schedule
 from tgflow.store import Store
 from tgflow.store import orders as ostore

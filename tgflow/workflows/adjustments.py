@@ -5,7 +5,7 @@
   fix is recorded by a second activity, then the workflow FAILS with the one-line reason, so the id can be
   run again by ``tgflow orders retry`` (reuse policy "failed only") while a done one never runs twice.
 * ``OrderAdjustmentsWorkflow`` - ``order-adjust-<shop>-<order>``, started by the webhook and the order
-  reconciliation: reads what the shop order needs (refunds oldest first, then the cancellation) and runs
+  order reconciliation: reads what the shop order needs (refunds oldest first, then the cancellation) and runs
   those workflows one after the other (so credit notes of one order never race), then looks once more
   for what arrived meanwhile.
 

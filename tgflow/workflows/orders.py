@@ -1,4 +1,4 @@
-"""Order export workflows: one per order, a per-shop queue, a bulk manual export, the reconciliation.
+"""Order export workflows: one per order, a per-shop queue, a bulk manual export, the order reconciliation.
 
 Histories hold ids, numbers, statuses and reasons only (never customer data or
 credentials): the activities read the order themselves.
@@ -227,7 +227,7 @@ class ExportOrdersWorkflow:
         return r
 
 
-# ---- reconciliation ----------------------------------------------------------------------------------------------
+# ---- order reconciliation --------------------------------------------------------------------------------------
 
 
 @workflow.defn(name=ORDER_RECONCILE_WORKFLOW)
