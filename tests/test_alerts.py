@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from tests.test_metrics import cli_env, tgflow_cli
 from tests.test_orders_ops import add_article, fast, tg_refs
-from tgflow.service.jobs import jobs
+from tgflow.jobs import jobs
 from tgflow.service.monitoring import ensure_schedule_for, run_now
 from tgflow.service.orders import export_orders_now
 from tgflow.service.products import start_import
@@ -212,7 +212,7 @@ async def test_daily_drift_report_is_recorded_for_status_and_alerts(client, sett
 async def test_the_webhook_url_never_reaches_a_log_line_even_at_debug(settings, inbox, caplog):
     import logging
 
-    from tgflow.service.alerts import deliver
+    from tgflow.activities.alerts import deliver
 
     caplog.set_level(logging.DEBUG)
     assert await deliver(settings, {"text": "hello"}) is None

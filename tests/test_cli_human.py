@@ -278,7 +278,7 @@ async def test_orders_human_output_hints_and_unknown_ids(client, settings, tmp_p
 
 @pytest.fixture
 async def cleanup_schedules(client, settings):
-    from tgflow.service.jobs import jobs
+    from tgflow.jobs import jobs
 
     yield
     for job in jobs(settings):

@@ -20,10 +20,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from tests.test_metrics import cli_env, tgflow_cli
 from tests.test_orders_ops import add_article
 from tgflow import search_attributes as attrs
+from tgflow.contracts.ids import order_export_workflow_id, order_queue_workflow_id
+from tgflow.contracts.orders import EXPORT_FAILED
 from tgflow.service.orders import enqueue_orders, export_orders_now
 from tgflow.store import orders as ostore
-from tgflow.workflows.orders import export_workflow_id, queue_workflow_id
-from tgflow.workflows.orders_io import EXPORT_FAILED
 
 SHOP = "1001"
 FAILED_QUERY = 'TgSyncKind="order-export" AND ExecutionStatus="Failed"'
@@ -75,14 +75,14 @@ async def test_failed_export_is_failed_in_the_web_ui_until_fixed(client, setting
     assert [(f.number, f.reason) for f in report.failures] == [(bad["number"], link.last_error)]
 
     # the export workflow: Failed, its failure message the one-line reason, non-retryable
-    handle = client.get_workflow_handle(export_workflow_id(SHOP, bad["id"]))
+    handle = client.get_workflow_handle(order_export_workflow_id(SHOP, bad["id"]))
     assert (await handle.describe()).status == WorkflowExecutionStatus.FAILED
     last = (await handle.fetch_history()).events[-1]
     failure = last.workflow_execution_failed_event_attributes.failure
     assert failure.message == link.last_error and "\n" not in failure.message
     assert failure.application_failure_info.type == EXPORT_FAILED
     assert failure.application_failure_info.non_retryable
-    assert (await client.get_workflow_handle(export_workflow_id(SHOP, good["id"])).describe()).status \
+    assert (await client.get_workflow_handle(order_export_workflow_id(SHOP, good["id"])).describe()).status \
         == WorkflowExecutionStatus.COMPLETED
 
     # the Web UI query and the status search attribute agree with `tgflow orders list --status failed`
@@ -137,6 +137,6 @@ async def test_queue_counts_a_failed_export_as_failed(client, settings, worker, 
         return done if sum(done.values()) else None
     assert await eventually("the queue to count the export", counted) == {"failed": 1}
     assert ostore.get_link(store, SHOP, bad["id"]).status == "failed"
-    assert (await client.get_workflow_handle(export_workflow_id(SHOP, bad["id"])).describe()).status \
+    assert (await client.get_workflow_handle(order_export_workflow_id(SHOP, bad["id"])).describe()).status \
         == WorkflowExecutionStatus.FAILED
-    assert queue.id == queue_workflow_id(SHOP)
+    assert queue.id == order_queue_workflow_id(SHOP)

@@ -9,14 +9,11 @@ import uuid
 from collections import Counter
 from decimal import Decimal
 
+from tgflow.contracts.ids import order_export_workflow_id, order_queue_workflow_id
+from tgflow.contracts.orders import OrderExportInput
 from tgflow.service.orders import enqueue_orders, export_orders_now, reconcile_now
 from tgflow.store import orders as ostore
-from tgflow.workflows.orders import (
-    OrderExportInput,
-    OrderExportWorkflow,
-    export_workflow_id,
-    queue_workflow_id,
-)
+from tgflow.workflows.order_export import OrderExportWorkflow
 
 SHOP = "1001"
 
@@ -30,7 +27,7 @@ async def export_one(client, settings, order_id: int):
     return await client.execute_workflow(
         OrderExportWorkflow.run,
         OrderExportInput(shop_id=SHOP, f360_order_id=order_id, retry_initial_seconds=0.2, retry_max_seconds=1.0),
-        id=f"{export_workflow_id(SHOP, order_id)}-{uuid.uuid4().hex[:6]}", task_queue=settings.temporal.task_queue)
+        id=f"{order_export_workflow_id(SHOP, order_id)}-{uuid.uuid4().hex[:6]}", task_queue=settings.temporal.task_queue)
 
 
 def tg_orders_by_ref(tg_sim) -> Counter:
@@ -103,10 +100,11 @@ async def test_happy_path_full_details_arrive_and_status_column_is_linked(client
 
 async def test_created_but_not_recorded_is_not_duplicated(client, settings, worker, deps, tg_sim, f360_sim, store):
     """As if a worker died between the TotalGest create and the record: the next export finds the order."""
-    from tgflow.activities.orders import ExportOrderInput, OrderActivities
+    from tgflow.activities.orders import OrderActivities
+    from tgflow.contracts.orders import ExportActivityInput
 
     order = f360_sim.sim.create_order(lines=2)
-    first = await OrderActivities(deps).export_order(ExportOrderInput(shop_id=SHOP, f360_order_id=order["id"]))
+    first = await OrderActivities(deps).export_order(ExportActivityInput(shop_id=SHOP, f360_order_id=order["id"]))
     assert ostore.get_link(store, SHOP, order["id"]).status == "pending"
     report = await export_orders_now(client, settings, [order["id"]])
     assert report.succeeded == 1 and report.linked[0].tg_order_number == first.tg_order_number
@@ -183,19 +181,19 @@ async def test_batch_with_faults_through_the_queue_arrives_exactly_once(client, 
         customers = Counter(c["email"].lower() for c in tg_sim.sim.customers())
         assert max(customers.values()) == 1
         assert all(f360_sim.sim.order(i)["integrations"]["totalgest"]["status"] == "linked" for i in ids)
-        desc = await client.get_workflow_handle(queue_workflow_id(SHOP)).describe()
+        desc = await client.get_workflow_handle(order_queue_workflow_id(SHOP)).describe()
         assert desc.run_id != desc.raw_description.workflow_execution_info.first_run_id  # continued as new
-        backlog = await client.get_workflow_handle(queue_workflow_id(SHOP)).query("backlog")
+        backlog = await client.get_workflow_handle(order_queue_workflow_id(SHOP)).query("backlog")
         assert backlog["queued"] == 0
 
-        text = await history_text(client, queue_workflow_id(SHOP))
+        text = await history_text(client, order_queue_workflow_id(SHOP))
         for order_id in ids[:10]:
-            text += await history_text(client, export_workflow_id(SHOP, order_id))
+            text += await history_text(client, order_export_workflow_id(SHOP, order_id))
         assert_no_private_data(text, orders, settings)
     finally:
         tg_sim.sim.set_faults()
         f360_sim.sim.set_faults()
-        await client.get_workflow_handle(queue_workflow_id(SHOP)).terminate("test done")
+        await client.get_workflow_handle(order_queue_workflow_id(SHOP)).terminate("test done")
 
 
 async def test_webhooks_off_reconciliation_exports_every_completed_order(client, settings, worker, tg_sim, f360_sim, store):
@@ -217,9 +215,9 @@ async def test_webhooks_off_reconciliation_exports_every_completed_order(client,
         second = await reconcile_now(client, settings)
         assert second.enqueued == 1
         await wait_for(lambda: tg_orders_by_ref(tg_sim)[late["number"]] == 1, what="late order exported")
-        assert_no_private_data(await history_text(client, queue_workflow_id(SHOP)), sim.orders(), settings)
+        assert_no_private_data(await history_text(client, order_queue_workflow_id(SHOP)), sim.orders(), settings)
     finally:
-        await client.get_workflow_handle(queue_workflow_id(SHOP)).terminate("test done")
+        await client.get_workflow_handle(order_queue_workflow_id(SHOP)).terminate("test done")
 
 
 async def run_cli(settings, tmp_path, *args: str) -> tuple[int, str, str]:

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tgflow.workflows.orders import OrderExportWorkflow
+from tgflow.workflows.order_export import OrderExportWorkflow
 
 HISTORIES = json.loads((Path(__file__).parent / "data" / "order_export_histories_two_activities.json").read_text())
 

@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 from tgflow.config import save_settings
+from tgflow.contracts.ids import order_queue_workflow_id
 from tgflow.service.orders import enqueue_orders
 from tgflow.store import orders as ostore
-from tgflow.workflows.orders import queue_workflow_id
 
 SHOP = "1001"
 
@@ -69,4 +69,4 @@ async def test_worker_killed_mid_export_and_restarted_loses_and_duplicates_nothi
                 worker.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
-        await client.get_workflow_handle(queue_workflow_id(SHOP)).terminate("test done")
+        await client.get_workflow_handle(order_queue_workflow_id(SHOP)).terminate("test done")

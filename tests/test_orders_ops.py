@@ -1,5 +1,5 @@
 """Operator tools of the order export: metrics of a real worker process, `tgflow orders retry`,
-`tgflow reconcile`. Every check is about what the simulators (and the status store) hold."""
+`tgflow drift-report` (and its former name `tgflow reconcile`). Every check is about what the simulators (and the status store) hold."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ async def test_reconcile_reports_each_drift_and_fix_clears_it(client, settings, 
     baseline = await export_orders_now(client, settings, completed)
     assert baseline.failed == 0, baseline.failures
     await start_import(client, settings, wait=True, workflow_id="reconcile-baseline-2")
-    proc = await asyncio.to_thread(tgflow_cli, env, "reconcile", "--json")
+    proc = await asyncio.to_thread(tgflow_cli, env, "drift-report", "--json")
     clean = json.loads(proc.stdout)
     assert proc.returncode == 0 and clean["drift"] == 0, clean
     assert clean["orders_checked"] == len(completed) and clean["products_checked"] == 300
@@ -162,7 +162,7 @@ async def test_reconcile_reports_each_drift_and_fix_clears_it(client, settings, 
         assert text in proc.stdout, (text, proc.stdout)
 
     # --fix re-drives every fixable drift and waits; the shop-only product needs a person.
-    proc = await asyncio.to_thread(tgflow_cli, env, "reconcile", "--fix", "--json", timeout=120)
+    proc = await asyncio.to_thread(tgflow_cli, env, "drift-report", "--fix", "--json", timeout=120)
     fixed = json.loads(proc.stdout)["fixed"]
     assert fixed["orders"]["succeeded"] == 1 and fixed["orders"]["already_linked"] == 1, fixed
     assert fixed["import"]["errors"] == 0 and "ONLY-F360" in fixed["not_fixable"][0]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import uuid
 
+from tgflow.service.drift import build_report
 from tgflow.service.products import start_import
-from tgflow.service.reconcile_report import build_report
 from tgflow.store import orders as ostore
 
 

@@ -13,12 +13,12 @@ from collections import Counter
 
 from tests.test_metrics import WorkerProcess
 from tests.test_product_import import CODES, assert_mirrors
+from tgflow.contracts.ids import order_export_workflow_id, order_queue_workflow_id
 from tgflow.service.orders import enqueue_orders
 from tgflow.service.products import start_import
 from tgflow.store import Store
 from tgflow.store import orders as ostore
 from tgflow.store import products as pstore
-from tgflow.workflows.orders import export_workflow_id, queue_workflow_id
 
 SHOP = "1001"
 ORDERS = 200
@@ -74,7 +74,7 @@ async def test_two_workers_on_postgres_share_exports_and_import_and_survive_a_ki
             assert settle.errors == 0, settle
         finally:
             tg.set_faults()
-            await client.get_workflow_handle(queue_workflow_id(SHOP)).terminate("test done")
+            await client.get_workflow_handle(order_queue_workflow_id(SHOP)).terminate("test done")
     elapsed = time.monotonic() - started
 
     # Every order exactly once in TotalGest, one customer per e-mail, the shop's column says linked.
@@ -98,7 +98,7 @@ async def test_two_workers_on_postgres_share_exports_and_import_and_survive_a_ki
     # activity run inside the workflow task of the worker that completed it, or an activity after an outage).
     identities = set()
     for order in orders[:40]:
-        history = await client.get_workflow_handle(export_workflow_id(SHOP, order["id"])).fetch_history()
+        history = await client.get_workflow_handle(order_export_workflow_id(SHOP, order["id"])).fetch_history()
         identities |= {e.activity_task_started_event_attributes.identity for e in history.events
                        if e.HasField("activity_task_started_event_attributes")}
         identities |= {e.workflow_task_completed_event_attributes.identity for e in history.events

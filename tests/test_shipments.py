@@ -11,10 +11,12 @@ from decimal import Decimal
 
 from tgflow.activities.shipments import ShipmentActivities
 from tgflow.clients.framework360 import Framework360Client, FulfillmentInput
+from tgflow.contracts.ids import order_export_workflow_id
+from tgflow.contracts.orders import OrderExportInput
 from tgflow.service.shipments import retry_failed, start_import
 from tgflow.store import orders as ostore
 from tgflow.store import shipments as sstore
-from tgflow.workflows.orders import OrderExportInput, OrderExportWorkflow, export_workflow_id
+from tgflow.workflows.order_export import OrderExportWorkflow
 
 SHOP = "1001"
 
@@ -32,7 +34,7 @@ async def exported_order(client, settings, f360_sim, tg_sim, lines: int = 3) -> 
     result = await client.execute_workflow(
         OrderExportWorkflow.run,
         OrderExportInput(shop_id=SHOP, f360_order_id=order["id"], retry_initial_seconds=0.1, retry_max_seconds=0.5),
-        id=f"{export_workflow_id(SHOP, order['id'])}-{uuid.uuid4().hex[:6]}", task_queue=settings.temporal.task_queue)
+        id=f"{order_export_workflow_id(SHOP, order['id'])}-{uuid.uuid4().hex[:6]}", task_queue=settings.temporal.task_queue)
     assert result.status == "linked"
     [tg_order] = [o for o in tg_sim.sim.orders() if o["external_ref"] == order["number"]]
     return order, tg_order

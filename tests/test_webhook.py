@@ -13,10 +13,10 @@ import uvicorn
 from temporalio.service import RPCError
 
 from tgflow.clients.framework360 import sign
+from tgflow.contracts.ids import order_queue_workflow_id
 from tgflow.sim.server import free_port
 from tgflow.store import orders as ostore
 from tgflow.webhook import create_app
-from tgflow.workflows.orders import queue_workflow_id
 
 SHOP = "1001"
 PATH = "/webhooks/framework360"
@@ -57,7 +57,7 @@ async def queue_exists(client) -> bool:
     from temporalio.client import WorkflowExecutionStatus
 
     try:
-        desc = await client.get_workflow_handle(queue_workflow_id(SHOP)).describe()
+        desc = await client.get_workflow_handle(order_queue_workflow_id(SHOP)).describe()
     except RPCError:
         return False
     return desc.status == WorkflowExecutionStatus.RUNNING
@@ -65,7 +65,7 @@ async def queue_exists(client) -> bool:
 
 async def stop_queue(client) -> None:
     if await queue_exists(client):
-        await client.get_workflow_handle(queue_workflow_id(SHOP)).terminate("test done")
+        await client.get_workflow_handle(order_queue_workflow_id(SHOP)).terminate("test done")
 
 
 async def test_signed_completed_event_is_enqueued_and_exported_once_even_replayed(http, settings, client, worker, tg_sim, f360_sim):

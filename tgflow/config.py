@@ -142,9 +142,9 @@ class OrderExportSettings(BaseModel):
     max_concurrent: int = 10
     #: How long transient failures keep being retried before the export fails.
     retry_for_hours: float = 24.0
-    #: Interval of the reconciliation schedule.
+    #: Interval of the order reconciliation schedule (re-enqueues orders not linked).
     reconcile_every_minutes: float = 5.0
-    #: The reconciliation re-reads orders updated this long before its cursor (clock skew, late writes).
+    #: The order reconciliation re-reads orders updated this long before its cursor (clock skew, late writes).
     reconcile_overlap_seconds: float = 120.0
     #: Backoff of transient failures (5xx, timeouts, 429): first wait and longest wait.
     retry_initial_seconds: float = 1.0
@@ -189,9 +189,15 @@ class ShipmentImportSettings(BaseModel):
     attempt_timeout_seconds: float = 90.0
 
 
+class DriftSettings(BaseModel):
+    #: Interval of the drift report schedule (``drift-report-<shop>``): the ``tgflow drift-report`` report,
+    #: read-only, with its findings recorded for ``tgflow status``. Unset: ``reconcile.every_hours`` (its
+    #: former name, still read), else 24. Read it through ``Settings.drift_every_hours``.
+    every_hours: float | None = None
+
+
 class ReconcileSettings(BaseModel):
-    #: Interval of the drift report schedule (``drift-report-<shop>``): the ``tgflow reconcile`` report,
-    #: read-only, with its findings recorded for ``tgflow status``.
+    #: Former name of ``drift.every_hours`` (the drift report was ``tgflow reconcile``): read when that is unset.
     every_hours: float = 24.0
 
 
@@ -233,6 +239,8 @@ class Settings(BaseSettings):
     products: ProductImportSettings = ProductImportSettings()
     shipments: ShipmentImportSettings = ShipmentImportSettings()
     metrics: MetricsSettings = MetricsSettings()
+    drift: DriftSettings = DriftSettings()
+    #: Only ``reconcile.every_hours``, the former name of ``drift.every_hours``.
     reconcile: ReconcileSettings = ReconcileSettings()
     alerts: AlertSettings = AlertSettings()
     database_url: str = "sqlite:///./tgflow.db"
@@ -252,6 +260,11 @@ class Settings(BaseSettings):
             env_settings,
             _TomlFile(settings_cls, toml_file=config_path()),
         )
+
+    @property
+    def drift_every_hours(self) -> float:
+        """The drift report's interval: ``drift.every_hours``, else the former ``reconcile.every_hours``."""
+        return self.drift.every_hours if self.drift.every_hours is not None else self.reconcile.every_hours
 
     def missing_fields(self) -> list[str]:
         """Names (as env variables) of required settings that are empty."""

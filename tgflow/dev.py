@@ -283,8 +283,8 @@ async def _press_send_button(f360_sim, after: float) -> None:
 async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path, start_line: str,
                tg_sim=None) -> None:
     from tgflow.clients.framework360 import Framework360Client
+    from tgflow.jobs import job, jobs
     from tgflow.metrics import prometheus_runtime
-    from tgflow.service.jobs import jobs
     from tgflow.service.monitoring import ensure_all_schedules
     from tgflow.temporal import connect
     from tgflow.webhook import HANDLED_EVENTS
@@ -308,7 +308,7 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
     async with Framework360Client(settings.f360) as f360:
         await f360.subscribe_webhook(webhook_url, settings.f360.webhook_secret.get_secret_value(), HANDLED_EVENTS)
     await ensure_all_schedules(client, settings)
-    await client.get_schedule_handle(f"product-import-{settings.totalgest.shop_id}").trigger()
+    await client.get_schedule_handle(job(settings, "import").schedule_id).trigger()
     if opts.demo_traffic:
         f360_sim.start_demo_traffic(every_seconds=5.0, bad_share=0.15)
         if tg_sim is not None:

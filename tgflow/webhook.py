@@ -177,7 +177,7 @@ def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlet
             await asyncio.wait_for(enqueue_orders(client, settings, [order_id]), ENQUEUE_TIMEOUT_SECONDS)
         except Exception as exc:
             log.error("could not enqueue order %s: %s", order_id, exc)
-            # 503: Framework360 delivers again later; the reconciliation catches it otherwise.
+            # 503: Framework360 delivers again later; the order reconciliation catches it otherwise.
             return _error(503, "unavailable", "Temporal is not reachable; try again")
         if event_id:
             seen.add(event_id)

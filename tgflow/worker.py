@@ -16,12 +16,8 @@ from tgflow.store import Store
 from tgflow.workflows.adjustments import OrderAdjustmentsWorkflow, OrderAdjustmentWorkflow
 from tgflow.workflows.export_requests import ExportRequestWorkflow
 from tgflow.workflows.ops import DriftReportWorkflow, HealthCheckWorkflow
-from tgflow.workflows.orders import (
-    ExportOrdersWorkflow,
-    OrderExportWorkflow,
-    OrderQueueWorkflow,
-    OrderReconcileWorkflow,
-)
+from tgflow.workflows.order_export import OrderExportWorkflow
+from tgflow.workflows.orders import ExportOrdersWorkflow, OrderQueueWorkflow, OrderReconcileWorkflow
 from tgflow.workflows.products import ProductImportWorkflow
 from tgflow.workflows.shipments import OrderShipmentWorkflow, ShipmentImportWorkflow
 

@@ -18,8 +18,8 @@ import pytest
 
 from tgflow import search_attributes
 from tgflow.config import Settings, save_settings
+from tgflow.contracts.ids import order_queue_workflow_id
 from tgflow.sim.server import free_port
-from tgflow.workflows.orders import queue_workflow_id
 
 SHOP = "1001"
 
@@ -179,7 +179,7 @@ async def stop_queue(client) -> None:
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError
 
-    handle = client.get_workflow_handle(queue_workflow_id(SHOP))
+    handle = client.get_workflow_handle(order_queue_workflow_id(SHOP))
     try:
         if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
             await handle.terminate("test done")

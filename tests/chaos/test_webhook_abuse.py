@@ -17,10 +17,10 @@ import uvicorn
 
 from tests.chaos.conftest import SHOP, assert_exactly_once, order_counts, stop_queue, wait_for
 from tgflow.clients.framework360 import sign
+from tgflow.contracts.ids import order_queue_workflow_id
 from tgflow.sim.server import free_port
 from tgflow.store import orders as ostore
 from tgflow.webhook import create_app
-from tgflow.workflows.orders import queue_workflow_id
 
 PATH = "/webhooks/framework360"
 
@@ -35,7 +35,7 @@ async def queue_running(client) -> bool:
     from temporalio.service import RPCError
 
     try:
-        return (await client.get_workflow_handle(queue_workflow_id(SHOP)).describe()).status \
+        return (await client.get_workflow_handle(order_queue_workflow_id(SHOP)).describe()).status \
             == WorkflowExecutionStatus.RUNNING
     except RPCError:
         return False
@@ -123,7 +123,7 @@ async def test_webhook_abuse_is_refused_and_the_receiver_stays_up(settings, clie
             # replayed again after the export: still one order in TotalGest
             late = await http.post(PATH, content=good, headers=signed(good))
             assert late.status_code == 202 and late.json()["status"] == "duplicate"
-            backlog = await client.get_workflow_handle(queue_workflow_id(SHOP)).query("backlog")
+            backlog = await client.get_workflow_handle(order_queue_workflow_id(SHOP)).query("backlog")
             assert backlog["queued"] == 0 and backlog["running"] == 0, backlog
             done = sum(backlog["done"].values())
         counts = order_counts(tg_sim.sim, f360, [victim],

@@ -46,6 +46,8 @@ from temporalio.testing import WorkflowEnvironment
 from tgflow import search_attributes
 from tgflow.activities import Deps
 from tgflow.config import Settings
+from tgflow.contracts.ids import order_export_workflow_id, order_queue_workflow_id
+from tgflow.contracts.orders import OrderExportInput
 from tgflow.service.monitoring import _WORKFLOWS as OPS_WORKFLOWS
 from tgflow.service.monitoring import _attrs as ops_attrs
 from tgflow.service.orders import enqueue_orders, reconcile_input, start_export
@@ -65,15 +67,9 @@ from tgflow.sim.totalgest import TotalGestSim
 from tgflow.sim.totalgest import create_app as tg_app
 from tgflow.store import Store
 from tgflow.worker import build_worker
-from tgflow.workflows.orders import (
-    OrderExportInput,
-    OrderExportWorkflow,
-    OrderReconcileWorkflow,
-    child_search_attributes,
-    export_summary,
-    export_workflow_id,
-    queue_workflow_id,
-)
+from tgflow.workflows.order_export import OrderExportWorkflow
+from tgflow.workflows.order_helpers import child_search_attributes, export_summary
+from tgflow.workflows.orders import OrderReconcileWorkflow
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "histories"
 TASK_QUEUE = "tgflow-record"
@@ -196,7 +192,7 @@ async def scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360,
             OrderExportWorkflow.run,
             OrderExportInput(shop_id=shop, f360_order_id=order_id, retry_initial_seconds=0.2, retry_max_seconds=1.0,
                              **params),
-            id=export_workflow_id(shop, order_id), task_queue=TASK_QUEUE,
+            id=order_export_workflow_id(shop, order_id), task_queue=TASK_QUEUE,
             search_attributes=child_search_attributes(shop), static_summary=export_summary(shop, order_id))
 
     async def export_outcome(handle: WorkflowHandle) -> str:
@@ -294,7 +290,7 @@ async def scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360,
     assert (await rc.result()).enqueued >= 1
     await rec.save("reconcile_completed", rc.id, rc.result_run_id)
     try:
-        await client.get_workflow_handle(queue_workflow_id(shop)).terminate("recorded")
+        await client.get_workflow_handle(order_queue_workflow_id(shop)).terminate("recorded")
     except Exception:
         pass
 

@@ -1,7 +1,8 @@
 """Activities of the operator's schedules: the daily drift report and the health check that sends alerts.
 
 Both only read the two APIs; what they find goes to the status store (for ``tgflow status``) and, for
-alerts, to the configured webhook. Inputs and results hold ids and counts, never customer data.
+alerts, to the configured webhook (``activities/drift.py``, ``activities/alerts.py``). Inputs and results
+(``tgflow.contracts.ops``) hold ids and counts, never customer data.
 """
 
 from __future__ import annotations
@@ -9,42 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from pydantic import AwareDatetime, BaseModel, Field
 from temporalio import activity
 
+from tgflow.activities import alerts
 from tgflow.activities.deps import Deps
-from tgflow.service import alerts
+from tgflow.activities.drift import build_report, summarize
+from tgflow.contracts.ops import (
+    DRIFT_RUN_KIND,
+    DriftReportInput,
+    DriftSummary,
+    HealthCheckInput,
+    HealthCheckResult,
+)
 from tgflow.store import runs
 from tgflow.store.models import utcnow
 
 #: Seconds between heartbeats of the drift report (its heartbeat timeout is a few times this).
 HEARTBEAT_EVERY = 10.0
-
-
-class DriftReportInput(BaseModel):
-    shop_id: str
-    workflow_id: str
-    run_id: str
-    started_at: AwareDatetime
-
-
-class DriftSummary(BaseModel):
-    #: orders_checked, products_checked, missing_in_totalgest, not_linked, products, only_in_totalgest,
-    #: only_in_framework360, unmappable, drift
-    counts: dict[str, int] = Field(default_factory=dict)
-
-
-class HealthCheckInput(BaseModel):
-    shop_id: str
-
-
-class HealthCheckResult(BaseModel):
-    #: Keys of the conditions firing now (``failures``, ``drift``, ``schedule:<id>``).
-    firing: list[str] = Field(default_factory=list)
-    #: Keys whose state change was delivered by this check.
-    sent: list[str] = Field(default_factory=list)
-    #: Why the alerts due were not delivered (no URL set, the receiver refused), or None.
-    delivery_error: str | None = None
 
 
 class OpsActivities:
@@ -53,11 +35,9 @@ class OpsActivities:
 
     @activity.defn(name="drift_report")
     async def drift_report(self, params: DriftReportInput) -> DriftSummary:
-        """The ``tgflow reconcile`` report, read-only, recorded with its counts and first findings."""
-        from tgflow.service.reconcile_report import build_report, summarize
-
+        """The ``tgflow drift-report`` report, read-only, recorded with its counts and first findings."""
         store = self.deps.store
-        await self.deps.db(runs.start_run, store, params.shop_id, alerts.DRIFT_KIND, params.workflow_id,
+        await self.deps.db(runs.start_run, store, params.shop_id, DRIFT_RUN_KIND, params.workflow_id,
                            params.run_id, params.started_at)
         beating = asyncio.create_task(_heartbeat_until_cancelled())
         try:
@@ -67,7 +47,7 @@ class OpsActivities:
             with contextlib.suppress(asyncio.CancelledError):
                 await beating
         counts, samples = summarize(report)
-        await self.deps.db(runs.finish_run, store, params.shop_id, alerts.DRIFT_KIND, params.workflow_id,
+        await self.deps.db(runs.finish_run, store, params.shop_id, DRIFT_RUN_KIND, params.workflow_id,
                            params.run_id, "completed", params.started_at, counts, samples)
         return DriftSummary(counts=counts)
 

@@ -18,7 +18,7 @@ one step; a failed one adds ``record_order_result``. Both are safe to run again:
    only while its latest run failed, as `tgflow orders list --status failed` does (the
    attempts and their reasons stay in the status store, ``tgflow orders show``).
 
-Plus ``reconcile_orders`` for the reconciliation schedule. Activities read customer
+Plus ``reconcile_orders`` for the order reconciliation schedule (it enqueues through ``starts``). Activities read customer
 data themselves; nothing personal goes into their inputs, results or error messages.
 """
 
@@ -34,7 +34,6 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel
 from temporalio import activity
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
@@ -43,6 +42,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from tgflow import metrics
 from tgflow.activities.deps import Deps
+from tgflow.activities.starts import enqueue_orders, start_adjustments
 from tgflow.clients.errors import (
     AuthError,
     NotFoundError,
@@ -52,6 +52,16 @@ from tgflow.clients.errors import (
 )
 from tgflow.clients.framework360 import IntegrationStatus, Order
 from tgflow.clients.totalgest import CustomerInput, TotalGestClient
+from tgflow.contracts.orders import (
+    NOT_EXPORTABLE,
+    ExportActivityInput,
+    ExportActivityResult,
+    OrderReconcileActivityInput,
+    OrderReconcileResult,
+    RecordOrderInput,
+    RecordOrderResult,
+    record_input,
+)
 from tgflow.mapping.orders import MappingError, explain_rejection, map_order
 from tgflow.store import adjustments as astore
 from tgflow.store import orders as ostore
@@ -64,71 +74,7 @@ T = TypeVar("T")
 REFERENCE_TTL_SECONDS = 60.0
 #: Framework360 keeps at most this much of a status message.
 MAX_STATUS_MESSAGE = 500
-NOT_EXPORTABLE = "OrderNotExportable"
 CANCELLED_BEFORE_EXPORT = "cancelled in the shop before export"
-
-
-# ---- inputs / outputs ---------------------------------------------------------------------------------------------
-
-class ExportOrderInput(BaseModel):
-    shop_id: str
-    f360_order_id: int
-    workflow_id: str | None = None
-    #: The workflow run exporting (identifies this run's attempt row in the status store).
-    run_id: str | None = None
-    #: Also record a success (status store + Framework360 status column) in this activity, as
-    #: ``record_order_result`` would; the workflow then calls that activity only for failures.
-    record: bool = False
-
-
-class ExportOrderResult(BaseModel):
-    #: ``cancelled``: cancelled in the shop before it was exported, so never exported (not a failure).
-    outcome: Literal["linked", "already_linked", "cancelled"]
-    f360_number: str
-    tg_order_id: int | None = None
-    tg_order_number: str | None = None
-    tg_customer_id: int | None = None
-    f360_status: str | None = None
-    completed_at: AwareDatetime | None = None
-    #: True when this activity already recorded the outcome (``record`` was asked and worked).
-    recorded: bool = False
-    #: Set when Framework360 refused the status column update (only when ``recorded``).
-    note: str | None = None
-
-
-class RecordOrderInput(BaseModel):
-    shop_id: str
-    f360_order_id: int
-    outcome: Literal["linked", "already_linked", "failed", "cancelled"]
-    f360_number: str | None = None
-    tg_order_id: int | None = None
-    tg_order_number: str | None = None
-    tg_customer_id: int | None = None
-    reason: str | None = None
-    workflow_id: str | None = None
-    run_id: str | None = None
-    f360_status: str | None = None
-    completed_at: AwareDatetime | None = None
-
-
-class RecordOrderResult(BaseModel):
-    #: False when Framework360 refused the status (e.g. the order is gone); ``note`` says why.
-    f360_updated: bool = True
-    note: str | None = None
-
-
-class ReconcileInput(BaseModel):
-    shop_id: str
-
-
-class ReconcileResult(BaseModel):
-    seen: int = 0
-    enqueued: int = 0
-    already_linked: int = 0
-    skipped_failed: int = 0
-    #: Exported orders changed since (cancelled, refunded): their cancellation/refund handling was started.
-    adjustments: int = 0
-    cursor: AwareDatetime | None = None
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------------
@@ -218,7 +164,7 @@ class OrderActivities:
     # ---- activities ---------------------------------------------------------------------------------------------
 
     @activity.defn
-    async def export_order(self, params: ExportOrderInput) -> ExportOrderResult:
+    async def export_order(self, params: ExportActivityInput) -> ExportActivityResult:
         """Fetch, map, find-or-create customer, find-or-create order. Idempotent by ``external_ref``.
 
         With ``params.record``, a success is also recorded here (store, then the Framework360 status
@@ -232,12 +178,7 @@ class OrderActivities:
         result = await self._export(params)
         if params.record:
             try:
-                recorded = await self._record(RecordOrderInput(
-                    shop_id=params.shop_id, f360_order_id=params.f360_order_id, outcome=result.outcome,
-                    f360_number=result.f360_number, tg_order_id=result.tg_order_id,
-                    tg_order_number=result.tg_order_number, tg_customer_id=result.tg_customer_id,
-                    workflow_id=params.workflow_id, run_id=params.run_id, f360_status=result.f360_status,
-                    completed_at=result.completed_at))
+                recorded = await self._record(record_input(params, result))
             except Exception as exc:  # the workflow records it again, with its own retries
                 log.warning("order %s is in TotalGest (%s) but recording it failed, the workflow records it "
                             "again: %s: %s", result.f360_number, result.tg_order_number, type(exc).__name__, exc)
@@ -246,7 +187,7 @@ class OrderActivities:
                 result.note = recorded.note
         return result
 
-    async def _export(self, params: ExportOrderInput) -> ExportOrderResult:
+    async def _export(self, params: ExportActivityInput) -> ExportActivityResult:
         deps = self.deps
         order = await self._fetch(params.f360_order_id)
         number = order.number
@@ -271,13 +212,13 @@ class OrderActivities:
                 else:
                     seen_linked = (link is not None and link.status == "linked") or status == "linked"
                     outcome = "already_linked" if seen_linked else "linked"
-                return ExportOrderResult(
+                return ExportActivityResult(
                     outcome=outcome, f360_number=number,
                     tg_order_id=first.id, tg_order_number=first.number, tg_customer_id=first.customer_id,
                     f360_status=order.status, completed_at=order.completed_at)
 
             if order.status == "cancelled":  # cancelled in the shop before its export: never exported
-                return ExportOrderResult(outcome="cancelled", f360_number=number, f360_status=order.status)
+                return ExportActivityResult(outcome="cancelled", f360_number=number, f360_status=order.status)
             codes, rates, currency = await self._tg_reference(tg)
             try:
                 mapped = map_order(order, deps.settings.payment_methods, tg_payment_codes=codes,
@@ -294,7 +235,7 @@ class OrderActivities:
                                          number) from None
 
             created = await api_call(create, what=f"creating TotalGest order {number}", number=number)
-            return ExportOrderResult(
+            return ExportActivityResult(
                 outcome="linked", f360_number=number, tg_order_id=created.id, tg_order_number=created.number,
                 tg_customer_id=customer_id, f360_status=order.status, completed_at=order.completed_at)
 
@@ -382,7 +323,7 @@ class OrderActivities:
                                 params.workflow_id, exc.message)
 
     @activity.defn
-    async def reconcile_orders(self, params: ReconcileInput) -> ReconcileResult:
+    async def reconcile_orders(self, params: OrderReconcileActivityInput) -> OrderReconcileResult:
         """Enqueue completed orders updated since the cursor that are not linked; move the cursor.
 
         Pages through Framework360 inside the activity (heartbeating), sends each page's ids to
@@ -392,15 +333,12 @@ class OrderActivities:
         it changed in Framework360 after the failure (status or updated_at), otherwise it would
         fail again every run; ``tgflow export-orders`` re-exports it after a fix.
         """
-        from tgflow.service.adjustments import start_adjustments
-        from tgflow.service.orders import enqueue_orders
-
         deps = self.deps
         settings = deps.settings
         cursor = await deps.db(ostore.get_cursor, deps.store, params.shop_id)
         since = cursor - timedelta(seconds=settings.orders.reconcile_overlap_seconds) if cursor else None
         newest = cursor
-        result = ReconcileResult()
+        result = OrderReconcileResult()
         client = activity.client()
         page_no = 0
         changed: list[int] = []  # exported orders changed after their export (a refund, a cancellation)
@@ -473,7 +411,4 @@ async def _pages(deps: Deps, since, status: Literal["completed", "cancelled", "r
         page += 1
 
 
-__all__ = [
-    "ExportOrderInput", "ExportOrderResult", "OrderActivities", "ReconcileInput", "ReconcileResult",
-    "RecordOrderInput", "RecordOrderResult", "NOT_EXPORTABLE",
-]
+__all__ = ["NOT_EXPORTABLE", "OrderActivities", "api_call", "not_exportable"]

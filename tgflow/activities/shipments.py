@@ -39,6 +39,7 @@ from tgflow.activities.deps import Deps
 from tgflow.clients.errors import ApiError, NotFoundError, PermanentError, RateLimitedError
 from tgflow.clients.framework360 import IntegrationStatus
 from tgflow.clients.totalgest import Order as TgOrder
+from tgflow.contracts.ids import manual_shipment_import_id, shipment_workflow_id
 from tgflow.contracts.shipments import (
     MAX_ERROR_SAMPLES,
     RUN_KIND,
@@ -53,9 +54,7 @@ from tgflow.contracts.shipments import (
     ShipmentPassResult,
     ShipmentSyncInput,
     ShipmentSyncResult,
-    manual_import_id,
     shipment_summary,
-    shipment_workflow_id,
 )
 from tgflow.mapping.shipments import (
     ShipmentMappingError,
@@ -121,7 +120,7 @@ class ShipmentActivities:
     @activity.defn(name="shipment_import_begin")
     async def begin_import(self, params: BeginShipmentImportInput) -> BeginShipmentImportResult:
         """Record the run and read the cursor. A scheduled run while a manual one is going steps aside."""
-        manual = manual_import_id(params.shop_id)
+        manual = manual_shipment_import_id(params.shop_id)
         if params.workflow_id != manual and await _is_running(manual):
             return BeginShipmentImportResult(skipped_for=manual)
         await self.deps.db(runs.start_run, self.deps.store, params.shop_id, RUN_KIND, params.workflow_id,

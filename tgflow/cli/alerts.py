@@ -88,7 +88,7 @@ def check(json_output: bool = JSON) -> None:
 @app.command()
 def test(json_output: bool = JSON) -> None:
     """Send a test message to TGFLOW_ALERTS__WEBHOOK_URL from here. Exit 1 when it is not delivered."""
-    from tgflow.service.alerts import deliver
+    from tgflow.activities.alerts import deliver
 
     settings = load_settings()
     body = {"text": f"tgflow shop {settings.totalgest.shop_id}: test alert, delivery works",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Optional
 
 import typer
 from pydantic import ValidationError
 
-from tgflow.cli import alerts, db, orders, products, schedule, shipments, sim, webhook
+from tgflow.cli import alerts, db, drift, orders, products, schedule, shipments, sim, status, webhook
 from tgflow.cli import console as console_cli
 from tgflow.cli.common import (
     EXIT_CONFIG,
@@ -21,8 +22,6 @@ from tgflow.cli.common import (
     load_settings,
     run,
 )
-from tgflow.cli.orders import reconcile
-from tgflow.cli.status import status
 from tgflow.config import Settings, config_path, describe_error, save_settings
 
 app = typer.Typer(
@@ -36,20 +35,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-app.add_typer(orders.app, name="orders")
-app.add_typer(products.app, name="products")
-app.add_typer(schedule.app, name="schedule")
-app.add_typer(alerts.app, name="alerts")
-app.add_typer(webhook.app, name="webhook")
-app.add_typer(sim.app, name="sim")
-app.add_typer(db.app, name="db")
-app.add_typer(console_cli.app, name="console")
-app.command()(status)
-app.command()(reconcile)
-for module in (orders, products, shipments, schedule):
-    register = getattr(module, "register", None)
-    if register is not None:
-        register(app)
 
 
 def _version(value: bool) -> None:
@@ -74,7 +59,6 @@ def _root(
     """Keep a Framework360 shop and the TotalGest ERP in sync, run by Temporal."""
 
 
-@app.command()
 def configure(
     shop_id: Optional[str] = typer.Option(None, help="TotalGest Shop ID (Winkel ID)."),
     owner_id: Optional[str] = typer.Option(None, help="TotalGest Owner ID (Eigenaar ID)."),
@@ -136,7 +120,6 @@ async def _validate(settings: Settings, *checks):
     return [await check(settings) for check in checks]
 
 
-@app.command()
 def check(json_output: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
     """Validate the saved configuration: TotalGest login and shop, Framework360 site with E-commerce active,
     Temporal and the status database. Exit code 0 when all are fine."""
@@ -155,7 +138,6 @@ def check(json_output: bool = typer.Option(False, "--json", help="Print the resu
         raise typer.Exit(EXIT_UNAVAILABLE if codes <= {"temporal", "database"} else EXIT_CONFIG)
 
 
-@app.command()
 def setup() -> None:
     """Bring the status database to the latest schema revision (`tgflow db upgrade`) and register
     tgflow's custom search attributes on the Temporal namespace. Safe to run again; run it after
@@ -177,7 +159,6 @@ def setup() -> None:
         console.print("search attributes already registered")
 
 
-@app.command()
 def worker(
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
     log_format: str = typer.Option("text", help="text, or json for one JSON object per line."),
@@ -204,7 +185,6 @@ def worker(
     run(_run())
 
 
-@app.command()
 def dev(
     demo_traffic: bool = typer.Option(True, "--demo-traffic/--no-demo-traffic", help="Complete a new demo order every few seconds."),
     articles: int = typer.Option(300, help="Size of the simulated TotalGest catalog."),
@@ -234,10 +214,51 @@ def dev(
     ))
 
 
-@app.command("config-path")
 def show_config_path() -> None:
     """Print where the configuration file is read from (TGFLOW_CONFIG or ./tgflow.toml)."""
     console.print(str(config_path()))
+
+
+# ---- attaching the commands: the one way ---------------------------------------------------------------------------
+#: Top-level commands, in the order `tgflow --help` lists them: (name, function, hidden). Each cli module
+#: exposes plain functions; none registers itself.
+COMMANDS: list[tuple[str, Callable[..., None], bool]] = [
+    ("configure", configure, False),
+    ("check", check, False),
+    ("setup", setup, False),
+    ("worker", worker, False),
+    ("dev", dev, False),
+    ("status", status.status, False),
+    ("export-orders", orders.export_orders, False),
+    ("enqueue-order", orders.enqueue_order, False),
+    ("import-products", products.import_products, False),
+    ("import-shipments", shipments.import_shipments, False),
+    ("drift-report", drift.drift_report, False),
+    ("reconcile", drift.drift_report, True),  # the drift report's former name, kept working
+    ("config-path", show_config_path, False),
+]
+#: Command groups (`tgflow <group> ...`): each cli module's ``app: typer.Typer``.
+GROUPS: list[tuple[str, typer.Typer]] = [
+    ("orders", orders.app),
+    ("products", products.app),
+    ("schedule", schedule.app),
+    ("alerts", alerts.app),
+    ("webhook", webhook.app),
+    ("sim", sim.app),
+    ("db", db.app),
+    ("console", console_cli.app),
+]
+
+
+def attach(root: typer.Typer) -> None:
+    """Attach every command and group to ``root`` (the only place commands are attached)."""
+    for name, function, hidden in COMMANDS:
+        root.command(name, hidden=hidden)(function)
+    for name, group in GROUPS:
+        root.add_typer(group, name=name)
+
+
+attach(app)
 
 
 def flags_as_flags(command) -> None:

@@ -295,10 +295,6 @@ def retry(
     raise typer.Exit(EXIT_FAILURES if still or unknown else EXIT_OK)
 
 
-def register(root: typer.Typer) -> None:
-    root.command("import-products")(import_products)
-
-
 def import_products(
     full: bool = typer.Option(False, "--full", help="Walk the whole TotalGest catalog and set products of deleted "
                                                    "articles to draft (never deletes)."),

@@ -23,10 +23,10 @@ app = typer.Typer(
     help=(
         "Manage the Temporal Schedules that run the sync by themselves. --which picks one: "
         "import = `product-import-<shop>` (every 5 min by default, products.every_minutes); "
-        "reconcile = `order-reconcile-<shop>` (enqueues completed orders not exported, every 5 min, "
+        "reconcile = `order-reconcile-<shop>` (order reconciliation: enqueues completed orders not exported, every 5 min, "
         "orders.reconcile_every_minutes); shipments = `shipment-import-<shop>` (parcels and tracking TotalGest → "
-        "Framework360, every 5 min, shipments.every_minutes); drift = `drift-report-<shop>` (daily drift report for `tgflow status`, "
-        "reconcile.every_hours); health = `health-check-<shop>` (alerts, every 5 min, alerts.check_every_minutes). "
+        "Framework360, every 5 min, shipments.every_minutes); drift = `drift-report-<shop>` (daily read-only drift report for `tgflow status`, "
+        "drift.every_hours, formerly reconcile.every_hours); health = `health-check-<shop>` (alerts, every 5 min, alerts.check_every_minutes). "
         "`tgflow schedule create --which all` creates or updates the five. "
         "A run still going when the next is due makes the next one skip."
     ),
@@ -50,7 +50,7 @@ JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 
 
 def _job(settings, which: Which):
-    from tgflow.service.jobs import job
+    from tgflow.jobs import job
 
     if which == Which.all:
         fail("--which all only works with `tgflow schedule create` and `describe`; name one schedule", EXIT_CONFIG)
@@ -68,7 +68,7 @@ def _missing(schedule_id: str, exc: Exception) -> None:
 @app.command()
 def create(which: Which = WHICH, json_output: bool = JSON) -> None:
     """Create the schedule, or update it to the current settings (safe to run again; a pause is kept)."""
-    from tgflow.service.jobs import jobs, minutes
+    from tgflow.jobs import jobs, minutes
     from tgflow.service.monitoring import ensure_schedule_for
 
     settings = load_settings()
@@ -126,7 +126,7 @@ async def _describe_one(client, schedule_id: str, *, missing_ok: bool) -> dict[s
 def describe(which: Which = DESCRIBE_WHICH, json_output: bool = JSON) -> None:
     """Show a schedule (--which, the product import by default) or all four (`--which all`): interval, paused
     or not, next and recent runs. Example: `tgflow schedule describe --which all`."""
-    from tgflow.service.jobs import jobs, minutes
+    from tgflow.jobs import jobs, minutes
 
     settings = load_settings()
     chosen = [j for j in jobs(settings) if which in (Which.all, Which(j.which))]

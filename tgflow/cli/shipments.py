@@ -20,10 +20,6 @@ from tgflow.cli.common import (
 )
 
 
-def register(root: typer.Typer) -> None:
-    root.command("import-shipments")(import_shipments)
-
-
 def import_shipments(
     wait: bool = typer.Option(False, "--wait", help="Wait for the end and print the report."),
     json_output: bool = typer.Option(False, "--json", help="Print the result (handle or report) as JSON."),

@@ -87,7 +87,7 @@ def _print(data: dict[str, Any]) -> None:
         for line in drift["samples"][:5]:
             console.print(f"  {line}", highlight=False, soft_wrap=True)
         if c.get("drift"):
-            console.print("  all of them: `tgflow reconcile`; re-drive: `tgflow reconcile --fix`")
+            console.print("  all of them: `tgflow drift-report`; re-drive: `tgflow drift-report --fix`")
     else:
         console.print("last drift report: none yet")
     if "schedules" not in data:

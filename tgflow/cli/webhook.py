@@ -19,7 +19,7 @@ app = typer.Typer(
     help=(
         "The Framework360 webhook receiver: `order.completed` events (signed with the webhook secret) go to the "
         "export queue at once. Run it with `tgflow webhook serve`, register it with `tgflow webhook subscribe URL`. "
-        "Lost webhooks are caught by the reconciliation schedule."
+        "Lost webhooks are caught by the order reconciliation schedule."
     ),
     no_args_is_help=True,
 )

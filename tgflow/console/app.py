@@ -282,7 +282,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _export_id_ok(console: Console, workflow_id: str) -> bool:
-    return workflow_id.startswith(f"order-bulk-export-{console.shop}-")
+    from tgflow.contracts.ids import is_bulk_export_workflow_id
+
+    return is_bulk_export_workflow_id(console.shop, workflow_id)
 
 
 async def _export_state(console: Console, workflow_id: str, wait: float) -> dict[str, Any]:

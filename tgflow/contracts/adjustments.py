@@ -1,4 +1,5 @@
-"""Cancellations and refunds, Framework360 → TotalGest: workflow/activity inputs, results and workflow ids.
+"""Cancellations and refunds, Framework360 → TotalGest: workflow/activity inputs and results
+(workflow ids: ``tgflow.contracts.ids``).
 
 Ids, numbers, amounts, statuses and reasons only: never customer data or a credential (they go to
 workflow history). Pure pydantic, importable by use cases, workflows and activities alike.
@@ -20,6 +21,9 @@ ADJUSTMENT_REFUSED = "AdjustmentRefused"
 CANCEL_KIND = "order-cancel"
 REFUND_KIND = "order-refund"
 SCAN_KIND = "order-adjust"
+#: Workflow type names (part of every history: never change them).
+ADJUSTMENT_WORKFLOW = "OrderAdjustmentWorkflow"
+SCAN_WORKFLOW = "OrderAdjustmentsWorkflow"
 
 
 def adjustment_key(kind: AdjustmentKind, refund_id: int | None = None) -> str:
@@ -31,18 +35,12 @@ def adjustment_key(kind: AdjustmentKind, refund_id: int | None = None) -> str:
     return f"R{refund_id}"
 
 
-def adjustment_workflow_id(shop_id: str, order_id: int, kind: AdjustmentKind, refund_id: int | None = None) -> str:
-    """``order-cancel-<shop>-<order>`` or ``order-refund-<shop>-<order>-<refund>`` (business keys only)."""
-    if kind == "cancel":
-        return f"{CANCEL_KIND}-{shop_id}-{order_id}"
-    if refund_id is None:
-        raise ValueError("a refund adjustment needs its refund id")
-    return f"{REFUND_KIND}-{shop_id}-{order_id}-{refund_id}"
 
 
-def scan_workflow_id(shop_id: str, order_id: int) -> str:
-    """``order-adjust-<shop>-<order>``: reads the shop order and runs its cancel/refund workflows in turn."""
-    return f"{SCAN_KIND}-{shop_id}-{order_id}"
+def adjustment_summary(shop_id: str, order_id: int, kind: str, refund_id: int | None) -> str:
+    """The one-line summary the Web UI lists for one cancellation or refund workflow."""
+    what = "Cancellation" if kind == "cancel" else f"Refund {refund_id}"
+    return f"{what} of Framework360 order {order_id} → TotalGest (shop {shop_id})"
 
 
 class RetryParams(BaseModel):
@@ -117,7 +115,7 @@ class ScanResult(BaseModel):
 
 
 __all__ = [
-    "ADJUSTMENT_REFUSED", "CANCEL_KIND", "REFUND_KIND", "SCAN_KIND", "AdjustmentInput", "AdjustmentKind",
+    "ADJUSTMENT_REFUSED", "ADJUSTMENT_WORKFLOW", "CANCEL_KIND", "SCAN_WORKFLOW", "REFUND_KIND", "SCAN_KIND", "AdjustmentInput", "AdjustmentKind",
     "AdjustmentResult", "AdjustmentStatus", "PlannedAdjustment", "RecordAdjustmentInput", "RetryParams",
-    "ScanInput", "ScanPlan", "ScanResult", "adjustment_key", "adjustment_workflow_id", "scan_workflow_id",
+    "ScanInput", "ScanPlan", "ScanResult", "adjustment_key", "adjustment_summary",
 ]

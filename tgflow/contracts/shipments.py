@@ -139,21 +139,7 @@ class RecordShipmentFailureInput(BaseModel):
     workflow_id: str
 
 
-# ---- ids and summaries (pure: safe in workflow code) ------------------------------------------------------------
-
-def import_workflow_id(shop_id: str) -> str:
-    """The schedule's runs (and the schedule id): ``shipment-import-<shop>``."""
-    return f"shipment-import-{shop_id}"
-
-
-def manual_import_id(shop_id: str) -> str:
-    """The one id of manual runs (``tgflow import-shipments``): starting another joins it."""
-    return f"shipment-import-{shop_id}-manual"
-
-
-def shipment_workflow_id(shop_id: str, tg_shipment_id: int) -> str:
-    return f"order-shipment-{shop_id}-{tg_shipment_id}"
-
+# ---- summaries (pure: safe in workflow code; ids: ``tgflow.contracts.ids``) ----------------------------------
 
 def shipment_summary(shop_id: str, tg_order_id: int, tg_shipment_id: int, f360_order_id: int) -> str:
     return (f"Parcel: TotalGest shipment {tg_shipment_id} of order {tg_order_id} → Framework360 order "

@@ -1,6 +1,6 @@
-"""Use cases of cancellations and refunds: start them (webhook, reconciliation), re-drive refused ones.
+"""Use cases of cancellations and refunds: start them (webhook, order reconciliation), re-drive refused ones.
 
-Workflow ids come from business keys, so a redelivered webhook or a second reconciliation starts nothing
+Workflow ids come from business keys, so a redelivered webhook or a second order reconciliation starts nothing
 new: the per-order scan joins a running one (``USE_EXISTING``) and the per-refund / per-cancel workflows
 run once when done, again only when they failed (``orders retry``).
 """
@@ -10,42 +10,20 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from tgflow.activities import starts
+from tgflow.activities.starts import adjustment_attributes, retry_params
 from tgflow.config import Settings
-from tgflow.contracts.adjustments import (
-    AdjustmentInput,
-    AdjustmentKind,
-    RetryParams,
-    ScanInput,
-    adjustment_workflow_id,
-    scan_workflow_id,
-)
+from tgflow.contracts.adjustments import AdjustmentInput, AdjustmentKind, adjustment_summary
+from tgflow.contracts.ids import adjustment_workflow_id
 from tgflow.store import Store
 from tgflow.store import adjustments as astore
-from tgflow.workflows.adjustments import (
-    OrderAdjustmentsWorkflow,
-    OrderAdjustmentWorkflow,
-    adjustment_attributes,
-    adjustment_summary,
-)
-
-
-def retry_params(settings: Settings) -> RetryParams:
-    o = settings.orders
-    return RetryParams(retry_for_hours=o.retry_for_hours, retry_initial_seconds=o.retry_initial_seconds,
-                       retry_max_seconds=o.retry_max_seconds, attempt_timeout_seconds=o.attempt_timeout_seconds)
+from tgflow.workflows.adjustments import OrderAdjustmentWorkflow
 
 
 async def start_adjustments(client: Client, settings: Settings, order_id: int) -> WorkflowHandle:
-    """Handle whatever the shop order needs in TotalGest (its refunds, its cancellation); idempotent."""
-    shop = settings.totalgest.shop_id
-    return await client.start_workflow(
-        OrderAdjustmentsWorkflow.run, ScanInput(shop_id=shop, f360_order_id=int(order_id),
-                                                retry=retry_params(settings)),
-        id=scan_workflow_id(shop, int(order_id)), task_queue=settings.temporal.task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        search_attributes=adjustment_attributes(shop, "refund"),
-        static_summary=f"Cancellation and refunds of Framework360 order {order_id} → TotalGest (shop {shop})")
+    """Handle whatever the shop order needs in TotalGest (its refunds, its cancellation); idempotent.
+    The same start as the order reconciliation activity's (``tgflow.activities.starts``)."""
+    return await starts.start_adjustments(client, settings, order_id)
 
 
 async def start_adjustment(client: Client, settings: Settings, order_id: int, kind: AdjustmentKind,
@@ -76,4 +54,4 @@ async def retry_failed_adjustments(client: Client, settings: Settings, store: St
     return handles
 
 
-__all__ = ["retry_failed_adjustments", "retry_params", "start_adjustment", "start_adjustments"]
+__all__ = ["retry_failed_adjustments", "start_adjustment", "start_adjustments"]

@@ -91,7 +91,7 @@ async def check_framework360(settings: Settings) -> CheckResult:
     if not f.webhook_secret.get_secret_value():
         return CheckResult("framework360", True,
                            f"Framework360 site '{site.name}' at {f.base_url}, E-commerce active "
-                           "(no webhook secret: orders arrive through reconciliation only)")
+                           "(no webhook secret: orders arrive through the order reconciliation only)")
     return CheckResult("framework360", True, f"Framework360 site '{site.name}' at {f.base_url}, E-commerce active")
 
 

@@ -13,20 +13,15 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from tgflow import search_attributes as attrs
 from tgflow.config import Settings
-from tgflow.service.jobs import job, jobs
+from tgflow.contracts.ids import manual_run_workflow_id
+from tgflow.contracts.ops import DRIFT_SYNC_KIND, HEALTH_SYNC_KIND, DriftReportParams, HealthCheckParams
+from tgflow.jobs import job, jobs
 from tgflow.service.schedules import ensure_schedule
-from tgflow.workflows.ops import (
-    DRIFT_KIND,
-    HEALTH_KIND,
-    DriftReportParams,
-    DriftReportWorkflow,
-    HealthCheckParams,
-    HealthCheckWorkflow,
-)
+from tgflow.workflows.ops import DriftReportWorkflow, HealthCheckWorkflow
 
 _WORKFLOWS = {
-    "drift": (DriftReportWorkflow.run, DriftReportParams, DRIFT_KIND, "Drift report"),
-    "health": (HealthCheckWorkflow.run, HealthCheckParams, HEALTH_KIND, "Health check and alerts"),
+    "drift": (DriftReportWorkflow.run, DriftReportParams, DRIFT_SYNC_KIND, "Drift report"),
+    "health": (HealthCheckWorkflow.run, HealthCheckParams, HEALTH_SYNC_KIND, "Health check and alerts"),
 }
 
 
@@ -67,6 +62,6 @@ async def run_now(client: Client, settings: Settings, which: str):
     run, params, kind, title = _WORKFLOWS[which]
     shop = settings.totalgest.shop_id
     return await client.execute_workflow(
-        run, params(shop_id=shop), id=f"{job(settings, which).schedule_id}-manual-{uuid.uuid4().hex[:8]}",
+        run, params(shop_id=shop), id=manual_run_workflow_id(job(settings, which).schedule_id, uuid.uuid4().hex[:8]),
         task_queue=settings.temporal.task_queue, search_attributes=_attrs(settings, kind),
         static_summary=f"{title} of shop {shop} (manual)")

@@ -17,7 +17,7 @@ from tgflow import search_attributes as attrs
 from tgflow.config import Settings
 from tgflow.contracts.ids import manual_import_id, scheduled_import_workflow_id
 from tgflow.contracts.products import ProductImportInput, ProductImportReport
-from tgflow.service.jobs import job
+from tgflow.jobs import job
 from tgflow.service.schedules import ensure_schedule
 from tgflow.store import products as pstore
 from tgflow.store.models import utcnow
@@ -97,7 +97,7 @@ class Reimport:
 async def mark_and_reimport(connect: Callable[[], Awaitable[Client]], settings: Settings, store,
                             skus: list[str] | None, *, create_unknown: bool = False) -> Reimport:
     """Make an import rewrite these products in full (content and stock), and start it now; the one way
-    to re-drive products (``tgflow products retry``, ``tgflow reconcile --fix``).
+    to re-drive products (``tgflow products retry``, ``tgflow drift-report --fix``).
 
     ``skus=None`` means every product in error. What was last written is forgotten, so the import writes
     everything again. Products Framework360 refused keep their mapped content and are retried from it; for

@@ -11,16 +11,14 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from tgflow import search_attributes as attrs
 from tgflow.activities.shipments import shipment_input, start_shipment
 from tgflow.config import Settings
+from tgflow.contracts.ids import manual_shipment_import_id, shipment_import_workflow_id, shipment_workflow_id
 from tgflow.contracts.shipments import (
     SYNC_KIND,
     ShipmentImportInput,
     ShipmentImportReport,
     ShipmentSyncResult,
-    import_workflow_id,
-    manual_import_id,
-    shipment_workflow_id,
 )
-from tgflow.service.jobs import job
+from tgflow.jobs import job
 from tgflow.service.schedules import ensure_schedule
 from tgflow.store import Store
 from tgflow.store import orders as ostore
@@ -71,7 +69,7 @@ async def start_import(client: Client, settings: Settings, *, wait: bool = False
     else:
         shop = settings.totalgest.shop_id
         handle = await client.start_workflow(
-            ShipmentImportWorkflow.run, import_input(settings), id=manual_import_id(shop),
+            ShipmentImportWorkflow.run, import_input(settings), id=manual_shipment_import_id(shop),
             task_queue=settings.temporal.task_queue, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             search_attributes=search_attributes(settings),
             static_summary=f"Shipment import TotalGest → Framework360 (parcels and tracking), shop {shop}")
@@ -83,7 +81,7 @@ async def ensure_import_schedule(client: Client, settings: Settings) -> bool:
     target = job(settings, "shipments")
     return await ensure_schedule(
         client, schedule_id=target.schedule_id, workflow=ShipmentImportWorkflow.run, arg=import_input(settings),
-        workflow_id=import_workflow_id(settings.totalgest.shop_id), task_queue=settings.temporal.task_queue,
+        workflow_id=shipment_import_workflow_id(settings.totalgest.shop_id), task_queue=settings.temporal.task_queue,
         every=target.every, search_attributes=search_attributes(settings), note="tgflow shipment import")
 
 

@@ -5,7 +5,7 @@
   fix is recorded by a second activity, then the workflow FAILS with the one-line reason, so the id can be
   run again by ``tgflow orders retry`` (reuse policy "failed only") while a done one never runs twice.
 * ``OrderAdjustmentsWorkflow`` - ``order-adjust-<shop>-<order>``, started by the webhook and the order
-  reconciliation: reads what the shop order needs (refunds oldest first, then the cancellation) and runs
+  order reconciliation: reads what the shop order needs (refunds oldest first, then the cancellation) and runs
   those workflows one after the other (so credit notes of one order never race), then looks once more
   for what arrived meanwhile.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -31,10 +31,11 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from tgflow import search_attributes as attrs
     from tgflow.activities.adjustments import AdjustmentActivities
+    from tgflow.activities.starts import adjustment_attributes
     from tgflow.contracts.adjustments import (
         ADJUSTMENT_REFUSED,
-        CANCEL_KIND,
-        REFUND_KIND,
+        ADJUSTMENT_WORKFLOW,
+        SCAN_WORKFLOW,
         AdjustmentInput,
         AdjustmentResult,
         RecordAdjustmentInput,
@@ -42,8 +43,9 @@ with workflow.unsafe.imports_passed_through():
         ScanInput,
         ScanResult,
         adjustment_key,
-        adjustment_workflow_id,
+        adjustment_summary,
     )
+    from tgflow.contracts.ids import adjustment_workflow_id
 
 #: Plans per scan run: the first, plus looks for refunds that arrived while the first ones ran.
 SCAN_ROUNDS = 3
@@ -73,18 +75,7 @@ def _retry(retry: RetryParams) -> RetryPolicy:
                        non_retryable_error_types=[ADJUSTMENT_REFUSED])
 
 
-def adjustment_attributes(shop_id: str, kind: str) -> TypedSearchAttributes:
-    return TypedSearchAttributes([SearchAttributePair(attrs.SHOP_ID, shop_id),
-                                  SearchAttributePair(attrs.SYNC_KIND, CANCEL_KIND if kind == "cancel" else REFUND_KIND),
-                                  SearchAttributePair(attrs.SYNC_STATUS, "running")])
-
-
-def adjustment_summary(shop_id: str, order_id: int, kind: str, refund_id: int | None) -> str:
-    what = "Cancellation" if kind == "cancel" else f"Refund {refund_id}"
-    return f"{what} of Framework360 order {order_id} → TotalGest (shop {shop_id})"
-
-
-@workflow.defn(name="OrderAdjustmentWorkflow")
+@workflow.defn(name=ADJUSTMENT_WORKFLOW)
 class OrderAdjustmentWorkflow:
     @workflow.run
     async def run(self, params: AdjustmentInput) -> AdjustmentResult:
@@ -120,7 +111,7 @@ class OrderAdjustmentWorkflow:
         return result
 
 
-@workflow.defn(name="OrderAdjustmentsWorkflow")
+@workflow.defn(name=SCAN_WORKFLOW)
 class OrderAdjustmentsWorkflow:
     @workflow.run
     async def run(self, params: ScanInput) -> ScanResult:
@@ -168,5 +159,4 @@ class OrderAdjustmentsWorkflow:
         return result
 
 
-__all__ = ["OrderAdjustmentWorkflow", "OrderAdjustmentsWorkflow", "adjustment_attributes", "adjustment_summary",
-           "reason_of"]
+__all__ = ["OrderAdjustmentWorkflow", "OrderAdjustmentsWorkflow", "reason_of"]

@@ -1,7 +1,9 @@
 """The operator's schedules: ``DriftReportWorkflow`` (daily, ``drift-report-<shop>``) and
 ``HealthCheckWorkflow`` (every few minutes, ``health-check-<shop>``), one activity each.
 
-Histories hold counts and alert keys only; the findings themselves go to the status store.
+The drift report only compares the two systems (read-only); it is not the order reconciliation
+(``OrderReconcileWorkflow``). Histories hold counts and alert keys only; the findings themselves go to
+the status store. Inputs and results: ``tgflow.contracts.ops``.
 """
 
 from __future__ import annotations
@@ -12,30 +14,21 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
     from tgflow import search_attributes as attrs
-    from tgflow.activities.ops import (
+    from tgflow.activities.ops import OpsActivities
+    from tgflow.contracts.ops import (
+        DRIFT_WORKFLOW,
+        HEALTH_WORKFLOW,
         DriftReportInput,
+        DriftReportParams,
         DriftSummary,
         HealthCheckInput,
+        HealthCheckParams,
         HealthCheckResult,
-        OpsActivities,
     )
 
-DRIFT_KIND = "drift-report"
-HEALTH_KIND = "health-check"
 
-
-class DriftReportParams(BaseModel):
-    shop_id: str
-
-
-class HealthCheckParams(BaseModel):
-    shop_id: str
-
-
-@workflow.defn(name="DriftReportWorkflow")
+@workflow.defn(name=DRIFT_WORKFLOW)
 class DriftReportWorkflow:
     @workflow.run
     async def run(self, params: DriftReportParams) -> DriftSummary:
@@ -53,11 +46,11 @@ class DriftReportWorkflow:
         workflow.set_current_details(
             f"**{drift}** differences · {summary.counts.get('orders_checked', 0)} orders and "
             f"{summary.counts.get('products_checked', 0)} products checked · details: `tgflow status`, "
-            "`tgflow reconcile`")
+            "`tgflow drift-report`")
         return summary
 
 
-@workflow.defn(name="HealthCheckWorkflow")
+@workflow.defn(name=HEALTH_WORKFLOW)
 class HealthCheckWorkflow:
     @workflow.run
     async def run(self, params: HealthCheckParams) -> HealthCheckResult:

@@ -12,7 +12,8 @@ complete with ``status="failed"`` as they did (``FAILED_EXPORT_FAILS_PATCH``).
 
 A module of its own, and small on purpose: the sandbox imports a workflow's module afresh for
 every run (compiling it from source where no ``.pyc`` is written), and there is one run per
-order. Its models and helpers come through the pass-through from ``orders_io``.
+order. Its models (``tgflow.contracts.orders``) and helpers (``order_helpers``) come through the
+pass-through.
 """
 
 from __future__ import annotations
@@ -25,19 +26,20 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from tgflow import search_attributes as attrs
-    from tgflow.activities.orders import (
-        NOT_EXPORTABLE,
-        ExportOrderInput,
-        ExportOrderResult,
-        OrderActivities,
-        RecordOrderInput,
-    )
-    from tgflow.workflows.orders_io import (
+    from tgflow.activities.orders import OrderActivities
+    from tgflow.contracts.orders import (
         EXPORT_FAILED,
-        FAILED_EXPORT_FAILS_PATCH,
-        ONE_STEP_EXPORT_PATCH,
+        EXPORT_WORKFLOW,
+        NOT_EXPORTABLE,
+        ExportActivityInput,
+        ExportActivityResult,
         OrderExportInput,
         OrderExportResult,
+        record_input,
+    )
+    from tgflow.workflows.order_helpers import (
+        FAILED_EXPORT_FAILS_PATCH,
+        ONE_STEP_EXPORT_PATCH,
         failure_reason,
         is_not_exportable,
     )
@@ -48,7 +50,7 @@ with workflow.unsafe.imports_passed_through():
 LOCAL_ATTEMPTS = 3
 
 
-@workflow.defn(name="OrderExportWorkflow")
+@workflow.defn(name=EXPORT_WORKFLOW)
 class OrderExportWorkflow:
     @workflow.run
     async def run(self, params: OrderExportInput) -> OrderExportResult:
@@ -61,12 +63,12 @@ class OrderExportWorkflow:
         )
         patience = timedelta(hours=params.retry_for_hours)
         result = OrderExportResult(shop_id=params.shop_id, f360_order_id=params.f360_order_id, status="failed")
-        exported: ExportOrderResult | None = None
+        exported: ExportActivityResult | None = None
         # Since this patch an export is one local activity that also records a success (store, status column):
         # no activity task round trips, no record activity. Histories from before it (export_order then
         # record_order_result, both activities) replay the old way.
         merged = workflow.patched(ONE_STEP_EXPORT_PATCH)
-        export_input = ExportOrderInput(shop_id=params.shop_id, f360_order_id=params.f360_order_id,
+        export_input = ExportActivityInput(shop_id=params.shop_id, f360_order_id=params.f360_order_id,
                                         workflow_id=info.workflow_id, run_id=info.run_id, record=merged)
         attempt_timeout = timedelta(seconds=params.attempt_timeout_seconds)
         summary = f"export order {params.f360_order_id} to TotalGest"
@@ -108,14 +110,7 @@ class OrderExportWorkflow:
         else:
             recorded = await workflow.execute_activity_method(
                 OrderActivities.record_order_result,
-                RecordOrderInput(
-                    shop_id=params.shop_id, f360_order_id=params.f360_order_id, outcome=result.status,
-                    f360_number=result.f360_number, tg_order_id=result.tg_order_id,
-                    tg_order_number=result.tg_order_number,
-                    tg_customer_id=exported.tg_customer_id if exported else None, reason=result.reason,
-                    workflow_id=info.workflow_id, run_id=info.run_id,
-                    f360_status=exported.f360_status if exported else None,
-                    completed_at=exported.completed_at if exported else None),
+                record_input(export_input, exported, reason=result.reason, f360_number=result.f360_number),
                 schedule_to_close_timeout=patience,
                 start_to_close_timeout=timedelta(seconds=params.attempt_timeout_seconds),
                 retry_policy=retry, summary="record the result, set the Framework360 status")

@@ -1,10 +1,9 @@
-"""Order export workflows: one per order, a per-shop queue, a bulk manual export, the reconciliation.
+"""Order export workflows: one per order, a per-shop queue, a bulk manual export, the order reconciliation.
 
 Histories hold ids, numbers, statuses and reasons only (never customer data or
 credentials): the activities read the order themselves.
 
-* ``OrderExportWorkflow`` (``order-export-<shop>-<order id>``, in ``order_export.py``,
-  re-exported here): an exported order is one local activity (export and record), with
+* ``OrderExportWorkflow`` (``order-export-<shop>-<order id>``, in ``order_export.py``): an exported order is one local activity (export and record), with
   retries; a failure adds the record activity and fails the workflow with the reason
   (``OrderExportFailed``), so the Web UI shows it Failed; the parents below count it as failed.
 * ``OrderQueueWorkflow`` (``order-queue-<shop>``): long-running, fed by ``enqueue``
@@ -12,7 +11,10 @@ credentials): the activities read the order themselves.
   continues as new carrying its backlog.
 * ``ExportOrdersWorkflow``: ``tgflow export-orders``; runs the given orders now and
   returns the report.
-* ``OrderReconcileWorkflow``: the schedule's run; one activity enqueues what is not linked.
+* ``OrderReconcileWorkflow``: the order reconciliation schedule's run; one activity enqueues what is
+  not linked (not the drift report, which only compares: ``workflows/ops.py``).
+
+Inputs and results: ``tgflow.contracts.orders``; ids: ``tgflow.contracts.ids``.
 """
 
 from __future__ import annotations
@@ -29,14 +31,15 @@ from tgflow.workflows.order_export import OrderExportWorkflow
 
 with workflow.unsafe.imports_passed_through():
     from tgflow import search_attributes as attrs
-    from tgflow.activities.orders import OrderActivities, ReconcileInput, ReconcileResult
-
-    # Models and helpers live outside this module so the sandbox does not rebuild them for every run.
-    from tgflow.workflows.orders_io import (
-        EXPORT_KIND,
-        ONE_STEP_EXPORT_PATCH,
+    from tgflow.activities.orders import OrderActivities
+    from tgflow.contracts.ids import order_export_workflow_id
+    from tgflow.contracts.orders import (
+        BULK_EXPORT_WORKFLOW,
+        ORDER_RECONCILE_WORKFLOW,
+        QUEUE_SIGNAL,
+        QUEUE_WORKFLOW,
+        BulkExportInput,
         EnqueueOrders,
-        ExportOrdersInput,
         ExportParams,
         ExportReport,
         OrderExportInput,
@@ -44,30 +47,21 @@ with workflow.unsafe.imports_passed_through():
         OrderFailure,
         OrderLinked,
         OrderQueueInput,
+        OrderReconcileActivityInput,
         OrderReconcileInput,
-        child_search_attributes,
-        export_summary,
-        export_workflow_id,
-        failure_reason,
-        is_failed_export,
-        queue_workflow_id,
+        OrderReconcileResult,
     )
 
-QUEUE_KIND = "order-queue"
-BULK_KIND = "order-bulk-export"
-RECONCILE_KIND = "order-reconcile"
-QUEUE_SIGNAL = "enqueue"
+    # Helpers live outside this module so the sandbox does not rebuild them for every run.
+    from tgflow.workflows.order_helpers import (
+        child_search_attributes,
+        export_summary,
+        failure_reason,
+        is_failed_export,
+    )
+
 #: After Temporal suggests continue-as-new, the queue waits this long for running exports to finish.
 DRAIN_TIMEOUT = timedelta(minutes=10)
-
-__all__ = [
-    "BULK_KIND", "EXPORT_KIND", "ONE_STEP_EXPORT_PATCH", "QUEUE_KIND", "QUEUE_SIGNAL", "RECONCILE_KIND",
-    "EnqueueOrders", "ExportOrdersInput", "ExportOrdersWorkflow", "ExportParams", "ExportReport",
-    "OrderExportInput", "OrderExportResult", "OrderExportWorkflow", "OrderFailure", "OrderLinked",
-    "OrderQueueInput", "OrderQueueWorkflow", "OrderReconcileInput", "OrderReconcileWorkflow",
-    "child_search_attributes", "export_summary", "export_workflow_id", "failure_reason", "is_failed_export",
-    "queue_workflow_id",
-]
 
 
 # ---- the queue ------------------------------------------------------------------------------------------------------
@@ -77,7 +71,7 @@ async def _run_child(shop_id: str, order_id: int, export: ExportParams) -> Order
     return await workflow.execute_child_workflow(
         OrderExportWorkflow.run,
         OrderExportInput(shop_id=shop_id, f360_order_id=order_id, **export.model_dump()),
-        id=export_workflow_id(shop_id, order_id),
+        id=order_export_workflow_id(shop_id, order_id),
         # A finished export (linked or failed) may run again: the new run finds the order by external_ref.
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         # Continue-as-new or cancelling the parent never stops an export half-way.
@@ -87,7 +81,7 @@ async def _run_child(shop_id: str, order_id: int, export: ExportParams) -> Order
     )
 
 
-@workflow.defn(name="OrderQueueWorkflow")
+@workflow.defn(name=QUEUE_WORKFLOW)
 class OrderQueueWorkflow:
     def __init__(self) -> None:
         self._queued: dict[int, None] = {}
@@ -169,7 +163,7 @@ class OrderQueueWorkflow:
 # ---- bulk export with a report -----------------------------------------------------------------------------------
 
 
-@workflow.defn(name="ExportOrdersWorkflow")
+@workflow.defn(name=BULK_EXPORT_WORKFLOW)
 class ExportOrdersWorkflow:
     def __init__(self) -> None:
         self._report = ExportReport()
@@ -179,7 +173,7 @@ class ExportOrdersWorkflow:
         r = self._report
         return {"total": r.total, "succeeded": r.succeeded, "already_linked": r.already_linked, "failed": r.failed}
 
-    async def _one(self, params: ExportOrdersInput, order_id: int, slots: asyncio.Semaphore) -> None:
+    async def _one(self, params: BulkExportInput, order_id: int, slots: asyncio.Semaphore) -> None:
         async with slots:
             wait = 1.0
             while True:
@@ -216,7 +210,7 @@ class ExportOrdersWorkflow:
                                         tg_order_number=result.tg_order_number))
 
     @workflow.run
-    async def run(self, params: ExportOrdersInput) -> ExportReport:
+    async def run(self, params: BulkExportInput) -> ExportReport:
         ids = list(dict.fromkeys(params.order_ids))
         self._report.total = len(ids)
         workflow.set_current_details(f"Exporting {len(ids)} order(s) now…")
@@ -233,16 +227,16 @@ class ExportOrdersWorkflow:
         return r
 
 
-# ---- reconciliation ----------------------------------------------------------------------------------------------
+# ---- order reconciliation --------------------------------------------------------------------------------------
 
 
-@workflow.defn(name="OrderReconcileWorkflow")
+@workflow.defn(name=ORDER_RECONCILE_WORKFLOW)
 class OrderReconcileWorkflow:
     @workflow.run
-    async def run(self, params: OrderReconcileInput) -> ReconcileResult:
-        result: ReconcileResult = await workflow.execute_activity_method(
+    async def run(self, params: OrderReconcileInput) -> OrderReconcileResult:
+        result: OrderReconcileResult = await workflow.execute_activity_method(
             OrderActivities.reconcile_orders,
-            ReconcileInput(shop_id=params.shop_id),
+            OrderReconcileActivityInput(shop_id=params.shop_id),
             start_to_close_timeout=timedelta(minutes=30),
             heartbeat_timeout=timedelta(seconds=params.heartbeat_timeout_seconds),
             retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=5),

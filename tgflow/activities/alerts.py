@@ -1,4 +1,4 @@
-"""Alerts: what needs a person, evaluated by the health-check schedule and sent to a webhook.
+"""Alerts: what needs a person, evaluated by the health-check schedule's activity and sent to a webhook.
 
 Conditions (each one line, ids and counts only, never customer data):
 
@@ -24,11 +24,12 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from tgflow.config import Settings
-from tgflow.service.jobs import Job, jobs, minutes
+from tgflow.contracts.ops import DRIFT_RUN_KIND
+from tgflow.jobs import Job, jobs, minutes
 from tgflow.store import Store, runs
 from tgflow.store import alerts as astore
+from tgflow.store.overview import store_overview
 
-DRIFT_KIND = "drift_report"
 FAILURES = "failures"
 DRIFT = "drift"
 
@@ -40,8 +41,6 @@ def schedule_key(schedule_id: str) -> str:
 # ---- conditions ---------------------------------------------------------------------------------------------------
 
 def failures_finding(settings: Settings, store: Store) -> str | None:
-    from tgflow.service.status import store_overview
-
     data = store_overview(store, settings.totalgest.shop_id)
     orders, products = data["orders"]["failed"], data["products"]["error"]
     adjustments = data["adjustments"]["failed"]
@@ -72,7 +71,7 @@ def failures_finding(settings: Settings, store: Store) -> str | None:
 
 
 def drift_finding(settings: Settings, store: Store) -> str | None:
-    last = runs.last_runs(store, settings.totalgest.shop_id, DRIFT_KIND, limit=1)
+    last = runs.last_runs(store, settings.totalgest.shop_id, DRIFT_RUN_KIND, limit=1)
     if not last or last[0].status != "completed":
         return None
     counts = json.loads(last[0].counts_json or "{}")
@@ -84,7 +83,7 @@ def drift_finding(settings: Settings, store: Store) -> str | None:
         ("products", "product(s) with different values"),
         ("only_in_totalgest", "article(s) without a product"),
         ("only_in_framework360", "product(s) without an article")) if counts.get(k)]
-    return f"drift report found {counts['drift']} difference(s): {', '.join(parts)}; `tgflow reconcile --fix` re-drives them"
+    return f"drift report found {counts['drift']} difference(s): {', '.join(parts)}; `tgflow drift-report --fix` re-drives them"
 
 
 async def stale_finding(client: Client, job: Job, now: datetime, intervals: int, task_queue: str) -> str | None:

@@ -1,4 +1,6 @@
-"""The scheduled jobs of one shop: schedule id (from ``tgflow.contracts.ids``) and interval (from the settings)."""
+"""The scheduled jobs of one shop: schedule id (from ``tgflow.contracts.ids``) and interval (from the settings).
+
+A base module (like ``config``): the use cases, the CLI and the health check's activity all read it."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def jobs(settings: Settings) -> list[Job]:
             "product import"),
         Job("reconcile", ids.order_reconcile_schedule_id(shop), timedelta(minutes=settings.orders.reconcile_every_minutes),
             "order reconciliation"),
-        Job("drift", ids.drift_report_schedule_id(shop), timedelta(hours=settings.reconcile.every_hours),
+        Job("drift", ids.drift_report_schedule_id(shop), timedelta(hours=settings.drift_every_hours),
             "drift report"),
         Job("shipments", ids.shipment_import_schedule_id(shop), timedelta(minutes=settings.shipments.every_minutes),
             "shipment import (parcels and tracking to the shop)"),

@@ -1,4 +1,7 @@
-"""`tgflow reconcile`: the drift between Framework360 and TotalGest, and re-driving it.
+"""The drift report: what differs between Framework360 and TotalGest, read-only (``tgflow drift-report``,
+the ``drift_report`` activity of the daily drift report schedule).
+
+Not the order reconciliation (``OrderReconcileWorkflow``), which enqueues orders that are not linked.
 
 What counts as drift:
 
@@ -13,8 +16,7 @@ What counts as drift:
 
 Both catalogs are streamed page by page; only a compact index of the Framework360 side (SKU -> the
 four compared values) is kept in memory. The report holds ids, numbers, SKUs and values, never customer
-data. ``fix`` re-drives everything through the normal workflows and waits: the orders are exported
-(``export_orders_now``), then the products are marked for a full rewrite and an import runs.
+data. Re-driving the drift is a use case: ``tgflow.service.drift.fix``.
 """
 
 from __future__ import annotations
@@ -24,58 +26,17 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from tgflow.activities.products.reserved import reserved_stock
 from tgflow.clients.framework360 import Framework360Client
 from tgflow.clients.totalgest import TotalGestClient
 from tgflow.config import Settings
+from tgflow.contracts.ops import DriftReport, FieldDiff, OrderDrift, ProductDrift
 from tgflow.mapping.products import MappingError, map_article, sellable_stock
 from tgflow.store import Store
 from tgflow.store.models import utcnow
 
 #: TotalGest order look-ups running at once (one per completed shop order).
 LOOKUP_CONCURRENCY = 8
-
-
-class OrderDrift(BaseModel):
-    order_id: int
-    number: str | None = None
-    #: Framework360's status column (``integrations/totalgest``): linked, error, pending, not set…
-    f360_column: str | None = None
-    tg_order_number: str | None = None
-
-
-class FieldDiff(BaseModel):
-    field: str
-    framework360: str | None = None
-    totalgest: str | None = None
-
-
-class ProductDrift(BaseModel):
-    sku: str
-    f360_product_id: int | None = None
-    diffs: list[FieldDiff] = Field(default_factory=list)
-
-
-class ReconcileReport(BaseModel):
-    since: datetime | None = None
-    checked_at: datetime
-    orders_checked: int = 0
-    products_checked: int = 0
-    missing_in_totalgest: list[OrderDrift] = Field(default_factory=list)
-    not_linked: list[OrderDrift] = Field(default_factory=list)
-    products: list[ProductDrift] = Field(default_factory=list)
-    only_in_totalgest: list[str] = Field(default_factory=list)
-    only_in_framework360: list[str] = Field(default_factory=list)
-    #: TotalGest articles that cannot become products (the import reports them as errors); not compared.
-    unmappable: int = 0
-    fixed: dict[str, Any] | None = None
-
-    @property
-    def drift(self) -> int:
-        return (len(self.missing_in_totalgest) + len(self.not_linked) + len(self.products)
-                + len(self.only_in_totalgest) + len(self.only_in_framework360))
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -102,7 +63,7 @@ async def _reserved(settings: Settings, f360: Framework360Client, store=None) ->
         store.close()
 
 
-async def _orders(report: ReconcileReport, settings: Settings, f360: Framework360Client,
+async def _orders(report: DriftReport, settings: Settings, f360: Framework360Client,
                   tg: TotalGestClient) -> None:
     slots = asyncio.Semaphore(LOOKUP_CONCURRENCY)
 
@@ -125,7 +86,7 @@ async def _orders(report: ReconcileReport, settings: Settings, f360: Framework36
     report.not_linked.sort(key=lambda d: d.order_id)
 
 
-async def _products(report: ReconcileReport, settings: Settings, f360: Framework360Client,
+async def _products(report: DriftReport, settings: Settings, f360: Framework360Client,
                     tg: TotalGestClient, reserved: dict[str, int]) -> None:
     # Framework360 side: a compact index, SKU -> (id, price, vat, ean, stock, status).
     index: dict[str, tuple[int, Decimal | None, Decimal | None, str | None, int | None, str]] = {}
@@ -166,11 +127,11 @@ async def _products(report: ReconcileReport, settings: Settings, f360: Framework
     report.products.sort(key=lambda d: d.sku)
 
 
-#: Items of each kind kept in a recorded summary (the full list is one `tgflow reconcile` away).
+#: Items of each kind kept in a recorded summary (the full list is one `tgflow drift-report` away).
 SUMMARY_SAMPLES = 10
 
 
-def summarize(report: ReconcileReport) -> tuple[dict[str, int], list[str]]:
+def summarize(report: DriftReport) -> tuple[dict[str, int], list[str]]:
     """Counts per kind and a few one-line samples, for the drift report's record and ``tgflow status``."""
     counts = {"orders_checked": report.orders_checked, "products_checked": report.products_checked,
               "missing_in_totalgest": len(report.missing_in_totalgest), "not_linked": len(report.not_linked),
@@ -189,45 +150,12 @@ def summarize(report: ReconcileReport) -> tuple[dict[str, int], list[str]]:
 
 
 async def build_report(settings: Settings, *, since: datetime | None = None, store=None,
-                       orders: bool = True, products: bool = True) -> ReconcileReport:
+                       orders: bool = True, products: bool = True) -> DriftReport:
     """Compare both systems now (read-only). ``since`` limits the orders to those updated after it."""
-    report = ReconcileReport(since=since, checked_at=utcnow())
+    report = DriftReport(since=since, checked_at=utcnow())
     async with Framework360Client(settings.f360) as f360, TotalGestClient(settings.totalgest) as tg:
         if orders:
             await _orders(report, settings, f360, tg)
         if products:
             await _products(report, settings, f360, tg, await _reserved(settings, f360, store))
     return report
-
-
-async def fix(client, settings: Settings, store, report: ReconcileReport) -> dict[str, Any]:
-    """Re-drive the drift through the normal workflows and wait for them; returns what was done.
-
-    Orders first (an export, exactly once by ``external_ref``: an order TotalGest has is only re-linked),
-    then the products: marked for a full rewrite (content and stock) and an import run
-    (``service.products.mark_and_reimport``), which then sees the orders as exported and no longer
-    reserves their stock.
-    """
-    from tgflow.service.orders import export_orders_now
-    from tgflow.service.products import mark_and_reimport
-
-    out: dict[str, Any] = {"orders": None, "products_marked": [], "import": None, "import_workflow_id": None,
-                           "not_fixable": [f"{sku}: no TotalGest article; draft or delete it in Framework360"
-                                           for sku in report.only_in_framework360]}
-    ids = list(dict.fromkeys(d.order_id for d in [*report.missing_in_totalgest, *report.not_linked]))
-    if ids:
-        exported = await export_orders_now(client, settings, ids)
-        out["orders"] = exported.model_dump(mode="json")
-    skus = [d.sku for d in report.products] + list(report.only_in_totalgest)
-    if skus:
-        async def connected():
-            return client
-
-        done = await mark_and_reimport(connected, settings, store, skus, create_unknown=True)
-        result = await done.handle.result()
-        out["products_marked"] = done.marked
-        out["import_workflow_id"] = done.handle.id
-        out["import"] = {"created": result.created, "updated": result.updated,
-                         "stock_updated": result.stock_updated, "errors": result.errors,
-                         "error_samples": result.error_samples}
-    return out
