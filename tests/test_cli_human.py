@@ -333,7 +333,7 @@ async def test_products_status_schedules_alerts_reconcile_human_output(client, s
         assert out.code == 0 and "articles" in out.stdout and "stock" in out.stdout, out
 
     # Schedules: all of them at once, before and after they exist.
-    from tgflow.service.jobs import jobs
+    from tgflow.jobs import jobs
 
     for out in await each(env, "schedule", "describe", "--which", "all"):
         assert out.code == 0, out

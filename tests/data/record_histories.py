@@ -367,7 +367,8 @@ async def export_for_record(client: Client, settings: Settings, f360, tg, order:
 async def shipment_scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360, shop: str) -> None:
     # ---- ShipmentImportWorkflow, OrderShipmentWorkflow ----
     print("ShipmentImportWorkflow, OrderShipmentWorkflow")
-    from tgflow.contracts.shipments import ShipmentSyncResult, shipment_workflow_id
+    from tgflow.contracts.ids import shipment_workflow_id
+    from tgflow.contracts.shipments import ShipmentSyncResult
     from tgflow.service.shipments import start_import as start_shipment_import
 
     settings.shipments.retry_initial_seconds = 0.2
@@ -389,7 +390,7 @@ async def shipment_scenarios(rec: Recorder, client: Client, settings: Settings, 
 async def adjustment_scenarios(rec: Recorder, client: Client, settings: Settings, tg, f360, shop: str) -> None:
     # ---- OrderAdjustmentsWorkflow, OrderAdjustmentWorkflow ----
     print("OrderAdjustmentsWorkflow, OrderAdjustmentWorkflow")
-    from tgflow.contracts.adjustments import adjustment_workflow_id
+    from tgflow.contracts.ids import adjustment_workflow_id
     from tgflow.service.adjustments import start_adjustments
 
     order = f360.create_order(lines=2)

@@ -585,7 +585,7 @@ async def _retry_products(console: Console, skus: list[str] | None) -> dict[str,
 
 
 async def _schedules(console: Console) -> list[dict[str, Any]]:
-    from tgflow.service.jobs import jobs, minutes
+    from tgflow.jobs import jobs, minutes
     from tgflow.service.status import schedule_overview
 
     client = await console.client()
@@ -596,7 +596,7 @@ async def _schedules(console: Console) -> list[dict[str, Any]]:
 async def _schedule_action(console: Console, which: str, action: str, note: str | None, by: str) -> dict[str, Any]:
     from temporalio.service import RPCError, RPCStatusCode
 
-    from tgflow.service.jobs import jobs
+    from tgflow.jobs import jobs
     from tgflow.service.schedules import schedule_action
 
     job = next((j for j in jobs(console.settings) if j.which == which), None)

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         RequestOutcome,
         compose_notice,
     )
-    from tgflow.workflows.orders import BULK_KIND, ExportOrdersInput, ExportParams, ExportReport
+    from tgflow.contracts.orders import BULK_KIND, BulkExportInput, ExportParams, ExportReport
 
 
 def bulk_child_id(request_workflow_id: str) -> str:
@@ -62,7 +62,7 @@ class ExportRequestWorkflow:
         try:
             report: ExportReport = await workflow.execute_child_workflow(
                 ExportOrdersWorkflow.run,
-                ExportOrdersInput(shop_id=params.shop_id, order_ids=ids, max_concurrent=pacing.max_concurrent,
+                BulkExportInput(shop_id=params.shop_id, order_ids=ids, max_concurrent=pacing.max_concurrent,
                                   export=ExportParams(retry_for_hours=pacing.retry_for_hours,
                                                       retry_initial_seconds=pacing.retry_initial_seconds,
                                                       retry_max_seconds=pacing.retry_max_seconds,
