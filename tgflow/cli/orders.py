@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from tgflow.cli.adjustments import print_adjustments, print_redriven
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURES,
@@ -54,15 +55,18 @@ def status_column(status: str, tg_number: str | None, reason: str | None) -> str
     return {"pending": "Pending", "not_linked": "Not linked"}.get(status, status)
 
 
-def _row(link) -> dict[str, Any]:
+def _row(link, adjustment_error: str | None = None) -> dict[str, Any]:
     from tgflow.store.orders import link_dict
 
     row = link_dict(link)
+    row["adjustment_error"] = adjustment_error  # a refused cancellation/refund: "Refund 3 failed: reason"
     row["column"] = status_column(link.status, link.tg_order_number, link.last_error)
     if row["progress"]:  # the order's life in TotalGest: invoiced FA-…, partly shipped, shipped
         row["column"] += f" · {row['progress']}"
     if row["parcel_error"]:
         row["column"] += f" · Parcel failed: {row['parcel_error']}"
+    if adjustment_error:  # first: what a person must act on, before the (long) progress of the export
+        row["column"] = f"{adjustment_error} · {row['column']}"
     return row
 
 
@@ -78,19 +82,21 @@ def list_orders(
     exported, e.g. retrying while TotalGest is down) or `Failed: reason` (what to fix; then
     `tgflow export-orders ID`). Example: `tgflow orders list --status failed`.
     """
+    from tgflow.store import adjustments as astore
     from tgflow.store import orders as ostore
 
     settings = load_settings()
     store = open_store(settings)
     links = ostore.list_links(store, settings.totalgest.shop_id, status.value if status else None, limit or None)
+    refused = astore.failed_reasons(store, settings.totalgest.shop_id, [link.f360_order_id for link in links])
     store.close()
-    rows = [_row(link) for link in links]
+    rows = [_row(link, refused.get(link.f360_order_id)) for link in links]
     if json_output:
         emit_json(rows)
         return
     cells = []
     for r in rows:
-        style = {"linked": "green", "failed": "red"}.get(r["status"], "yellow")
+        style = "red" if r["adjustment_error"] else {"linked": "green", "failed": "red"}.get(r["status"], "yellow")
         flag = " (changed after export)" if r["changed_after_export"] else ""
         column = r["column"]
         if r["number"]:  # the row names the order already
@@ -101,7 +107,7 @@ def list_orders(
     table = fit_table(f"Orders ({len(rows)})", ["Id", "Number", "Status", "Attempts", "Last attempt"], cells,
                       flexible=2, right=(0, 3))
     console.print(table)
-    failed = next((r for r in rows if r["status"] == "failed"), None)
+    failed = next((r for r in rows if r["status"] == "failed" or r["adjustment_error"]), None)
     if failed is not None:
         console.print(f"the full reason and each attempt: `tgflow orders show {failed['number'] or failed['order_id']}`",
                       highlight=False, soft_wrap=True)
@@ -116,17 +122,23 @@ def show(
 
     Example: `tgflow orders show F360-10017`.
     """
+    from tgflow.store import adjustments as astore
     from tgflow.store import orders as ostore
     from tgflow.temporal import workflow_url
 
     settings = load_settings()
+    shop = settings.totalgest.shop_id
     store = open_store(settings)
-    view = ostore.get_with_attempts(store, settings.totalgest.shop_id, ident)
+    view = ostore.get_with_attempts(store, shop, ident)
+    adjustments = [astore.adjustment_dict(a) for a in astore.for_order(store, shop, view.link.f360_order_id)] \
+        if view is not None else []
+    refused = astore.failed_reasons(store, shop, [view.link.f360_order_id]) if view is not None else {}
     store.close()
     if view is None:
         fail(f"order {ident} is not in the status store yet (see `tgflow orders list`); "
              f"export it with `tgflow export-orders {ident}`", EXIT_CONFIG)
-    row = _row(view.link)
+    row = _row(view.link, refused.get(view.link.f360_order_id))
+    row["adjustments"] = adjustments
     row["attempt_history"] = [ostore.attempt_dict(a) for a in view.attempts]
     from tgflow.service.shipments import parcels
 
@@ -135,7 +147,7 @@ def show(
     if json_output:
         emit_json(row)
         return
-    style = {"linked": "green", "failed": "red"}.get(row["status"], "yellow")
+    style = "red" if row["adjustment_error"] else {"linked": "green", "failed": "red"}.get(row["status"], "yellow")
     name = row["number"] or str(row["order_id"])
     table = Table(title=f"Order {name}", show_header=False)
     table.add_column("field", no_wrap=True)
@@ -158,7 +170,8 @@ def show(
         attempts.add_row(when(a["at"]), a["outcome"], a["tg_order_number"] or "—", Text(a["message"] or ""))
     console.print(attempts)
     print_parcels(row["parcels"])
-    if row["status"] == "failed":
+    print_adjustments(row["adjustments"])
+    if row["status"] == "failed" or row["adjustment_error"]:
         console.print(f"fix the cause above, then: `tgflow orders retry {name} --wait`", highlight=False, soft_wrap=True)
     elif row["status"] != "linked":
         console.print(f"export it now: `tgflow export-orders {name}`", highlight=False, soft_wrap=True)
@@ -175,10 +188,13 @@ def _resolve(settings, store, values: list[str]) -> tuple[list[int], list[str]]:
     return resolved.ids, list(resolved.unknown)
 
 
-def _print_report(report, json_output: bool, unknown: list[str] | None = None) -> None:
+def _print_report(report, json_output: bool, unknown: list[str] | None = None,
+                  adjustments: list[dict[str, Any]] | None = None) -> None:
     data = report.model_dump(mode="json")
     if json_output:
-        emit_json(data if unknown is None else data | {"unknown": unknown})
+        extra = ({} if unknown is None else {"unknown": unknown}) | (
+            {} if adjustments is None else {"adjustments": adjustments})
+        emit_json(data | extra)
         return
     tail = f" · [red]{len(unknown)} unknown[/]" if unknown else ""
     console.print(f"[green]{report.succeeded} exported[/] · {report.already_linked} already linked · "
@@ -216,7 +232,8 @@ async def _export_with_progress(client, settings, ids: list[int], show: bool):
 def retry_orders(
     ids: Optional[list[str]] = typer.Argument(None, metavar="ID...",
                                               help="Framework360 order ids (17) or numbers (F360-10017)."),
-    failed: bool = typer.Option(False, "--failed", help="Every order whose export failed (see `orders list --status failed`)."),
+    failed: bool = typer.Option(False, "--failed", help="Every order whose export, parcel, cancellation or refund "
+                                                        "failed (see `orders list --status failed`)."),
     wait: bool = typer.Option(False, "--wait", help="Wait and print the report (exported, already linked, failed)."),
     json_output: bool = typer.Option(False, "--json", help="Print the report (or the started workflow) as JSON."),
 ) -> None:
@@ -225,8 +242,10 @@ def retry_orders(
     Same exactly-once rule as every export: an order TotalGest already has (by its Framework360 number) is
     reported `already linked`, never created twice. Typical use: `tgflow orders list --status failed`, fix
     the reason shown (an unknown SKU in TotalGest, a payment method missing in TGFLOW_PAYMENT_METHODS…),
-    then `tgflow orders retry --failed --wait`. Without --wait the export runs in a workflow whose Web UI
-    link is printed. Exit code 0 when every order is linked, 1 when some still fail (the report says why).
+    then `tgflow orders retry --failed --wait`. It also re-drives the orders' failed parcels and the
+    cancellations/refunds TotalGest refused (each credit note still created once). Without --wait the
+    export runs in a workflow whose Web UI link is printed. Exit code 0 when every order is linked and
+    nothing is refused any more, 1 when some still fail (the report says why).
     """
     from tgflow.service.orders import start_export
     from tgflow.store import orders as ostore
@@ -238,13 +257,13 @@ def retry_orders(
     settings = load_settings()
     shop = settings.totalgest.shop_id
     store = open_store(settings)
-    if failed:
+    if failed:  # failed exports, parcels, cancellations and refunds
         wanted = [link.f360_order_id for link in ostore.list_links(store, shop, "failed")]
         unknown: list[str] = []
     else:
         wanted, unknown = _resolve(settings, store, list(ids or []))
-    store.close()
     if not wanted:
+        store.close()
         if json_output:
             emit_json({"total": 0, "unknown": unknown})
         else:
@@ -252,22 +271,34 @@ def retry_orders(
         raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
 
     async def _go():
+        from tgflow.service.adjustments import redrive_adjustments
+
         client = await connect_or_fail(settings)
         await redrive(client, settings, wanted, wait=wait)  # failed parcels of these orders, if any
+        # refused cancellations/refunds of these orders, if any
+        adjusted = [r.model_dump(mode="json") for r in await redrive_adjustments(client, settings, store, wanted,
+                                                                                 wait=wait)]
         if wait:
-            return await _export_with_progress(client, settings, wanted, interactive() and not json_output)
-        return (await start_export(client, settings, wanted)).id
+            return await _export_with_progress(client, settings, wanted, interactive() and not json_output), adjusted
+        return (await start_export(client, settings, wanted)).id, adjusted
 
-    result = run(_go())
+    try:
+        result, adjusted = run(_go())
+    finally:
+        store.close()
+    if not json_output:
+        print_redriven(adjusted)
+    still_refused = any(a["status"] == "failed" for a in adjusted)
     if not wait:
         url = workflow_url(settings.temporal, result)
         if json_output:
-            emit_json({"workflow_id": result, "orders": wanted, "unknown": unknown, "url": url})
+            emit_json({"workflow_id": result, "orders": wanted, "unknown": unknown, "url": url,
+                       "adjustments": adjusted})
         else:
             console.print(f"retrying {len(wanted)} order(s): {url}", highlight=False)
         raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
-    _print_report(result, json_output, unknown)
-    raise typer.Exit(EXIT_OK if result.failed == 0 and not unknown else EXIT_FAILURES)
+    _print_report(result, json_output, unknown, adjusted)
+    raise typer.Exit(EXIT_OK if result.failed == 0 and not unknown and not still_refused else EXIT_FAILURES)
 
 
 def export_orders(
