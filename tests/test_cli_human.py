@@ -335,7 +335,7 @@ async def test_products_status_schedules_alerts_reconcile_human_output(client, s
     # Schedules: all four at once, before and after they exist.
     for out in await each(env, "schedule", "describe", "--which", "all"):
         assert out.code == 0, out
-        assert out.stdout.count("not created") == 4, out.stdout
+        assert out.stdout.count("not created") == 5, out.stdout
         assert "`tgflow schedule create --which health`" in out.stdout
     created = await pipe(env, "schedule", "create", "--which", "all")
     assert created.code == 0, created
@@ -343,9 +343,9 @@ async def test_products_status_schedules_alerts_reconcile_human_output(client, s
         assert out.code == 0, out
         fits(out)
         for sid in (f"product-import-{SHOP}", f"order-reconcile-{SHOP}", f"drift-report-{SHOP}",
-                    f"health-check-{SHOP}"):
+                    f"health-check-{SHOP}", f"shipment-import-{SHOP}"):
             assert sid in out.stdout, (sid, out.stdout)
-        assert out.stdout.count("active") == 4 and "next:" in out.stdout
+        assert out.stdout.count("active") == 5 and "next:" in out.stdout
     one = json.loads((await pipe(env, "schedule", "describe", "--which", "health", "--json")).stdout)
     assert one["schedule_id"] == f"health-check-{SHOP}" and one["paused"] is False
     assert datetime.fromisoformat(one["next_runs"][0]).tzinfo is not None
