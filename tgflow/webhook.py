@@ -38,6 +38,8 @@ ENQUEUE_TIMEOUT_SECONDS = 3.0
 MAX_BODY = 1024 * 1024
 SIGNATURE_HEADER = "X-F360-Signature"
 SEEN_EVENTS = 10_000
+#: The events the receiver handles, hence those `tgflow webhook subscribe` (and `tgflow dev`) subscribe to.
+EVENTS = ("order.completed", "order.updated", "order.cancelled", "order.refunded")
 
 
 class _Seen:
@@ -117,7 +119,7 @@ def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlet
         data = event.get("data") if isinstance(event.get("data"), dict) else {}
         order_id = data.get("order_id")
         event_id = str(event.get("id") or "")
-        if kind not in ("order.completed", "order.updated", "order.cancelled", "order.refunded"):
+        if kind not in EVENTS:
             return JSONResponse({"status": "ignored", "reason": f"event type {kind!r} is not handled"}, status_code=202)
         if isinstance(order_id, bool) or not isinstance(order_id, int):
             return _error(400, "bad_request", "data.order_id must be an integer")

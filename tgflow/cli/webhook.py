@@ -18,7 +18,8 @@ from tgflow.cli.common import (
 app = typer.Typer(
     help=(
         "The Framework360 webhook receiver: `order.completed` events (signed with the webhook secret) go to the "
-        "export queue at once. Run it with `tgflow webhook serve`, register it with `tgflow webhook subscribe URL`. "
+        "export queue at once; `order.cancelled` and `order.refunded` cancel the order or credit the refund in "
+        "TotalGest. Run it with `tgflow webhook serve`, register it with `tgflow webhook subscribe URL`. "
         "Lost webhooks are caught by the reconciliation schedule."
     ),
     no_args_is_help=True,
@@ -60,10 +61,12 @@ def subscribe(
     url: str = typer.Argument(..., help="Public URL of the receiver, ending in /webhooks/framework360."),
     json_output: bool = typer.Option(False, "--json", help="Print the subscription as JSON."),
 ) -> None:
-    """Register the receiver with Framework360 for order.completed and order.updated, signed with the
-    configured webhook secret. Example: `tgflow webhook subscribe https://sync.example.ch/webhooks/framework360`."""
+    """Register the receiver with Framework360 for order.completed, order.updated, order.cancelled and
+    order.refunded, signed with the configured webhook secret.
+    Example: `tgflow webhook subscribe https://sync.example.ch/webhooks/framework360`."""
     from tgflow.clients.errors import ApiError
     from tgflow.clients.framework360 import Framework360Client
+    from tgflow.webhook import EVENTS
 
     settings = load_settings()
     secret = settings.f360.webhook_secret.get_secret_value()
@@ -74,13 +77,13 @@ def subscribe(
 
     async def _go() -> str:
         async with Framework360Client(settings.f360) as f360:
-            return await f360.subscribe_webhook(url, secret)
+            return await f360.subscribe_webhook(url, secret, list(EVENTS))
 
     try:
         sub_id = run(_go())
     except ApiError as exc:
         fail(f"Framework360 refused the subscription: {exc}", EXIT_CONFIG if not exc.retryable else EXIT_UNAVAILABLE)
     if json_output:
-        emit_json({"id": sub_id, "url": url, "events": ["order.completed", "order.updated"]})
+        emit_json({"id": sub_id, "url": url, "events": list(EVENTS)})
     else:
-        console.print(f"subscribed {url} (id {sub_id})", highlight=False)
+        console.print(f"subscribed {url} (id {sub_id}) to {', '.join(EVENTS)}", highlight=False)
