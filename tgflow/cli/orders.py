@@ -118,7 +118,8 @@ def show(
     ident: str = typer.Argument(..., metavar="ID", help="Framework360 order id (17) or number (F360-10017)."),
     json_output: bool = typer.Option(False, "--json", help="Print the order and its attempts as JSON."),
 ) -> None:
-    """One order: its status column, TotalGest number, and every export attempt with its outcome.
+    """One order: its status column, TotalGest number, every export attempt with its outcome, its parcels
+    and its cancellation and refunds (status, TotalGest credit note, the reason of a refused one).
 
     Example: `tgflow orders show F360-10017`.
     """
