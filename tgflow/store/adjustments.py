@@ -6,6 +6,7 @@ the same cancellation or refund twice leaves one row, and a failed re-run never 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,8 @@ from sqlmodel import Session, col, func, select
 from tgflow.store.db import Store
 from tgflow.store.models import OrderAdjustment, OrderLink, utcnow
 
+#: The start of a refusal's reason that names what and which order (``refund 3 of order F360-10017: ``).
+_NAMED = re.compile(r"^(?:refund \d+|cancellation) of order [^\s:]+: ")
 #: Statuses after which an adjustment is not started again by itself (``orders retry`` re-drives ``failed``).
 SETTLED = ("done", "skipped", "failed")
 
@@ -107,7 +110,9 @@ def failed_reasons(store: Store, shop_id: str, order_ids: Iterable[int]) -> dict
                     col(OrderAdjustment.f360_order_id).in_(chunk)).order_by(col(OrderAdjustment.updated_at))):
                 if row.f360_order_id not in out:
                     what = "Cancel" if row.kind == "cancel" else f"Refund {row.refund_id}"
-                    out[row.f360_order_id] = f"{what} failed: {row.last_error}"
+                    # the row names the order and the refund already: "refund 3 of order F360-…: " is left out
+                    reason = _NAMED.sub("", row.last_error or "", count=1)
+                    out[row.f360_order_id] = f"{what} failed: {reason}"
     return out
 
 
