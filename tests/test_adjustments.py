@@ -249,3 +249,99 @@ async def test_an_order_cancelled_before_export_is_never_exported_and_not_a_fail
     report = await export_orders_now(client, settings, [order["id"]])
     assert report.failed == 0 and report.succeeded == 0 and [c.number for c in report.cancelled] == [order["number"]]
     assert [o for o in tg_sim.sim.orders() if o["external_ref"] == order["number"]] == []
+
+
+async def test_refused_refund_in_orders_show_list_status_and_retry_human_and_json(client, settings, tmp_path, worker,
+                                                                                  tg_sim, f360_sim, store):
+    """What a person sees of cancellations/refunds (`orders show`, `orders list --status failed`, `status`) and
+    `orders retry` re-driving a refused refund once its cause is fixed: one credit note in TotalGest."""
+    import asyncio
+    import json
+    import re
+
+    from tests.test_cli_human import each, fits, hints, pipe, run_hint
+    from tests.test_metrics import cli_env
+
+    def fits_but_links(out) -> None:  # the Web UI link is never folded (a link to click or paste)
+        if out.mode == "pipe":
+            assert not [ln for ln in out.stdout.splitlines() if len(ln) > 80 and not ln.startswith("Web UI:")]
+
+    fast(settings)
+    env = cli_env(settings, tmp_path)
+    good = await exported(client, settings, f360_sim, lines=2)
+    bad = await exported(client, settings, f360_sim, lines=2)
+    done_refund = f360_sim.sim.refund_order(good["id"], amount="4.00", reason="goodwill")
+    line = bad["line_items"][0]
+    f360_sim.sim.patch_order(bad["id"], lambda o: o["line_items"][0].update(sku="GONE-9"))
+    bad_refund = f360_sim.sim.refund_order(bad["id"], line_items=[{"line_item_id": line["id"], "quantity": 1}])
+    await asyncio.gather(handle(client, settings, good["id"]), handle(client, settings, bad["id"]))
+    [note] = tg_sim.sim.credit_notes()
+    assert note["external_ref"] == f"{good['number']}-R{done_refund['id']}"
+
+    # orders show: the table of cancellations/refunds, with the credit note and the reason
+    shown = json.loads((await pipe(env, "orders", "show", good["number"], "--json")).stdout)
+    [adj] = shown["adjustments"]
+    assert (adj["kind"], adj["refund_id"], adj["status"], adj["tg_credit_note_number"], adj["reason"]) == (
+        "refund", done_refund["id"], "done", note["number"], None)
+    assert shown["adjustment_error"] is None and shown["column"].startswith("Linked")
+    for out in await each(env, "orders", "show", good["number"]):
+        assert out.code == 0, out
+        fits_but_links(out)
+        flat = " ".join(out.stdout.split())
+        assert "Cancellation and refunds" in flat and note["number"] in flat and "done" in flat, flat
+        assert not [h for h in hints(out.stdout) if "retry" in h]
+    shown = json.loads((await pipe(env, "orders", "show", bad["number"], "--json")).stdout)
+    [adj] = shown["adjustments"]
+    assert (adj["kind"], adj["refund_id"], adj["status"], adj["tg_credit_note_number"]) == (
+        "refund", bad_refund["id"], "failed", None)
+    assert "GONE-9" in adj["reason"] and shown["column"].startswith(f"Refund {bad_refund['id']} failed: ")
+    for out in await each(env, "orders", "show", bad["number"]):
+        assert out.code == 0, out
+        fits_but_links(out)
+        flat = " ".join(out.stdout.split())
+        assert "failed" in flat and "GONE-9" in flat and str(bad_refund["id"]) in flat, flat
+        assert hints(out.stdout) == [f"tgflow orders retry {bad['number']} --wait"], out.stdout
+
+    # orders list --status failed: the refused refund puts the linked order there, with its reason
+    listed = json.loads((await pipe(env, "orders", "list", "--status", "failed", "--json")).stdout)
+    assert [o["number"] for o in listed] == [bad["number"]]
+    assert listed[0]["status"] == "linked"  # the reason, without repeating the refund and the order it names
+    assert listed[0]["adjustment_error"].startswith(f"Refund {bad_refund['id']} failed: SKU GONE-9 is not on"), listed
+    for out in await each(env, "orders", "list", "--status", "failed"):
+        assert out.code == 0, out
+        fits(out)
+        [row] = [ln for ln in out.stdout.splitlines() if bad["number"] in ln and "│" in ln]
+        assert row.split("│")[3].strip().startswith("Refund") and good["number"] not in out.stdout, out.stdout
+        if out.mode == "tty":  # in a pipe at 80 columns the reason is cut with "…" (`orders show` has it)
+            assert f"Refund {bad_refund['id']} failed" in row and "GONE-9" in row, row
+        assert f"`tgflow orders show {bad['number']}`" in out.stdout
+
+    # status: the counts and the oldest refused one, in JSON and for people
+    status = json.loads((await pipe(env, "status", "--json")).stdout)
+    assert status["adjustments"] == {"pending": 0, "done": 1, "skipped": 0, "failed": 1}
+    assert status["oldest_failed_adjustment"]["number"] == bad["number"]
+    for out in await each(env, "status"):
+        assert out.code == 1, out
+        flat = " ".join(out.stdout.split())
+        assert re.search(r"cancels/refunds\s*│\s*1\s*│\s*0\s*│\s*1\s*│", out.stdout), out.stdout
+        assert f"oldest refused refund {bad_refund['id']} of order {bad['number']}" in flat and "GONE-9" in flat
+
+    # retry before the fix: refused again (exit 1, the reason), nothing credited
+    again = await pipe(env, "orders", "retry", "--failed", "--wait", "--json")
+    assert again.code == 1, again
+    [redriven] = json.loads(again.stdout)["adjustments"]
+    assert redriven["status"] == "failed" and "GONE-9" in redriven["reason"]
+    assert len(tg_sim.sim.credit_notes()) == 1
+    # the cause fixed in the shop: the hint of `orders show`, as pasted, credits it once
+    f360_sim.sim.patch_order(bad["id"], lambda o: o["line_items"][0].update(sku=line["sku"]))
+    fixed = await run_hint(env, f"tgflow orders retry {bad['number']} --wait")
+    assert fixed.code == 0, fixed
+    assert f"refund {bad_refund['id']} of {bad['number']}" in fixed.stderr and "credit note" in fixed.stderr, fixed
+    assert notes_by_ref(tg_sim) == Counter({f"{good['number']}-R{done_refund['id']}": 1,
+                                            f"{bad['number']}-R{bad_refund['id']}": 1})
+    assert astore.keys_of(store, SHOP, bad["id"]) == {f"R{bad_refund['id']}": "done"}
+    listed = json.loads((await pipe(env, "orders", "list", "--status", "failed", "--json")).stdout)
+    assert listed == []
+    nothing = await pipe(env, "orders", "retry", "--failed", "--json")
+    assert nothing.code == 0 and json.loads(nothing.stdout)["total"] == 0
+    assert len(tg_sim.sim.credit_notes()) == 2

@@ -345,9 +345,9 @@ async def test_products_status_schedules_alerts_reconcile_human_output(client, s
         assert out.code == 0, out
         fits(out)
         for sid in (f"product-import-{SHOP}", f"order-reconcile-{SHOP}", f"drift-report-{SHOP}",
-                    f"health-check-{SHOP}"):
+                    f"health-check-{SHOP}", f"shipment-import-{SHOP}"):
             assert sid in out.stdout, (sid, out.stdout)
-        assert out.stdout.count("active") == 4 and "next:" in out.stdout
+        assert out.stdout.count("active") == 5 and "next:" in out.stdout
     one = json.loads((await pipe(env, "schedule", "describe", "--which", "health", "--json")).stdout)
     assert one["schedule_id"] == f"health-check-{SHOP}" and one["paused"] is False
     assert datetime.fromisoformat(one["next_runs"][0]).tzinfo is not None

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 
 import httpx
 
@@ -91,6 +92,44 @@ def test_dev_stack_imports_products_exports_orders_and_stops_on_sigint(tmp_path)
         assert [o["external_ref"] for o in httpx.get(f"{tg}/orders").json()].count(bad["number"]) == 1
         column = httpx.get(f"{f360}/orders/{bad['id']}").json()["integrations"]["totalgest"]
         assert column["status"] == "linked"
+
+        # The demo traffic refunded one exported order and cancelled another, by itself, through the shop:
+        # the refund is one credit note in TotalGest, the cancellation a cancelled order or one credit note.
+        def demo_done():
+            shop = httpx.get(f"{f360}/orders").json()
+            refunded = [o for o in shop if o["refunds"]]
+            cancelled = [o for o in shop if o["status"] == "cancelled"
+                         and o["integrations"]["totalgest"]["status"] == "linked"]
+            refs = [n["external_ref"] for n in httpx.get(f"{tg}/credit-notes").json()]
+            tg_status = {o["external_ref"]: o["status"] for o in httpx.get(f"{tg}/orders").json()}
+            return (len(refunded) == 1 and len(cancelled) == 1
+                    and refs.count(f"{refunded[0]['number']}-R{refunded[0]['refunds'][0]['id']}") == 1
+                    and (tg_status[cancelled[0]["number"]] == "cancelled"
+                         or refs.count(f"{cancelled[0]['number']}-C") == 1) and refs)
+        demo_refs = _poll(demo_done, 90, "the demo's refund credited and its cancellation handled in TotalGest")
+        assert len(demo_refs) == len(set(demo_refs)) <= 2, demo_refs
+
+        # README "A parcel and a refund", the refund half: a goodwill refund in the shop (the simulator's admin
+        # route, which sends order.refunded) → `orders show` has the refund and its credit note → TotalGest
+        # holds exactly one credit note for it.
+        order = httpx.post(f"{f360}/orders", json={}).json()
+        _poll(lambda: httpx.get(f"{f360}/orders/{order['id']}").json()["integrations"]["totalgest"]["status"]
+              == "linked", 90, "the new order linked")
+        refund = httpx.post(f"{f360}/orders/{order['id']}/refund", json={"amount": "5.00", "reason": "goodwill"})
+        assert refund.status_code == 201, refund.text
+        refund = refund.json()
+        shown = _poll(lambda: [a for a in json.loads(_cli(config, "orders", "show", order["number"], "--json")
+                                                     .stdout)["adjustments"] if a["status"] == "done"],
+                      90, "the refund credited in TotalGest")
+        [adj] = shown
+        assert adj["kind"] == "refund" and adj["refund_id"] == refund["id"] and adj["tg_credit_note_number"]
+        text = _cli(config, "orders", "show", order["number"])
+        flat = " ".join(text.stdout.split())
+        assert text.returncode == 0 and adj["tg_credit_note_number"] in flat and "refund" in flat, text.stdout
+        notes = [n for n in httpx.get(f"{tg}/credit-notes").json()
+                 if n["external_ref"] == f"{order['number']}-R{refund['id']}"]
+        assert len(notes) == 1 and notes[0]["number"] == adj["tg_credit_note_number"], notes
+        assert Decimal(notes[0]["total_gross"]) == Decimal("5.00")
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)

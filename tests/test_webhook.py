@@ -140,3 +140,41 @@ async def test_simulator_deliveries_with_duplicates_end_exactly_once(settings, c
         server.should_exit = True
         await asyncio.gather(task, return_exceptions=True)
         await stop_queue(client)
+
+
+async def test_webhook_subscribe_registers_cancel_and_refund_events_too(settings, tmp_path, f360_sim):
+    """`tgflow webhook subscribe`: the receiver then gets order.cancelled and order.refunded from Framework360
+    (without them a cancelled or refunded order would only be noticed by the reconciliation)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.test_cli_human import each, pipe
+    from tests.test_metrics import cli_env
+    from tgflow.sim.server import ServerThread
+
+    received: list[str] = []
+
+    async def hook(request: Request) -> JSONResponse:
+        received.append(json.loads(await request.body())["type"])
+        return JSONResponse({"ok": True}, status_code=202)
+
+    env = cli_env(settings, tmp_path)
+    with ServerThread(Starlette(routes=[Route("/hook", hook, methods=["POST"])])) as receiver:
+        as_json = await pipe(env, "webhook", "subscribe", f"{receiver.url}/hook", "--json")
+        assert as_json.code == 0, as_json
+        assert set(json.loads(as_json.stdout)["events"]) == {"order.completed", "order.updated", "order.cancelled",
+                                                             "order.refunded"}
+        order = f360_sim.sim.create_order()
+        f360_sim.sim.refund_order(order["id"], amount="1.00")
+        f360_sim.sim.cancel_order(order["id"])
+        deadline = time.monotonic() + 30
+        while not {"order.cancelled", "order.refunded"} <= set(received) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert {"order.completed", "order.cancelled", "order.refunded"} <= set(received), received
+    for out in await each(env, "webhook", "subscribe", "https://sync.example.ch/webhooks/framework360"):
+        assert out.code == 0, out
+        flat = " ".join(out.stdout.split())
+        assert "subscribed https://sync.example.ch/webhooks/framework360" in flat
+        assert "order.cancelled" in flat and "order.refunded" in flat, flat

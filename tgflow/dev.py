@@ -197,6 +197,44 @@ def dev_settings(opts: DevOptions, data: Path, tg_url: str, f360_url: str) -> Se
     )
 
 
+#: The demo's shop refunds and cancels once it has this many exported orders (then never again).
+DEMO_ADJUST_AFTER = 2
+
+
+async def demo_adjustments(f360_admin: str, stop: asyncio.Event, every_seconds: float = 5.0) -> dict[str, int] | None:
+    """Demo traffic, once: the shop refunds one line of one exported order and cancels another, through the
+    Framework360 simulator's admin routes (its events reach the webhook receiver: one credit note in TotalGest for
+    the refund; the cancel cancels the TotalGest order, or credits it once invoiced). Quiet; returns the order ids
+    (None when stopped first, or when an earlier run with --keep did it already)."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=f360_admin, timeout=10.0) as http:
+        while not stop.is_set():
+            try:
+                orders = (await http.get("/orders")).json()
+                if any(o["refunds"] or o["status"] == "cancelled" for o in orders if
+                       o["integrations"]["totalgest"]["status"] == "linked"):
+                    return None  # done by an earlier run (--keep)
+                linked = sorted((o for o in orders if o["status"] == "completed"
+                                 and o["integrations"]["totalgest"]["status"] == "linked"), key=lambda o: o["id"])
+                if len(linked) >= DEMO_ADJUST_AFTER:
+                    refunded, cancelled = linked[0], linked[1]
+                    first = refunded["line_items"][0]
+                    (await http.post(f"/orders/{refunded['id']}/refund", json={
+                        "line_items": [{"line_item_id": first["id"], "quantity": 1}], "restock": True,
+                        "reason": "demo: damaged in transit"})).raise_for_status()
+                    (await http.post(f"/orders/{cancelled['id']}/cancel",
+                                     json={"reason": "demo: the customer changed their mind"})).raise_for_status()
+                    return {"refunded": refunded["id"], "cancelled": cancelled["id"]}
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass  # the simulator is starting or stopping: try again
+            try:
+                await asyncio.wait_for(stop.wait(), every_seconds)
+            except asyncio.TimeoutError:
+                pass
+    return None
+
+
 def run_dev(opts: DevOptions) -> None:
     from tgflow.sim.framework360 import Framework360Sim
     from tgflow.sim.framework360 import create_app as f360_app
@@ -309,10 +347,13 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
         await f360.subscribe_webhook(webhook_url, settings.f360.webhook_secret.get_secret_value(), HANDLED_EVENTS)
     await ensure_all_schedules(client, settings)
     await client.get_schedule_handle(job(settings, "import").schedule_id).trigger()
+    demo_task = None
     if opts.demo_traffic:
         f360_sim.start_demo_traffic(every_seconds=5.0, bad_share=0.15)
         if tg_sim is not None:
             tg_sim.start_demo_shipping(every_seconds=20.0)
+        f360_admin = settings.f360.base_url.removesuffix("/api/v1") + "/_admin"
+        demo_task = asyncio.create_task(demo_adjustments(f360_admin, stop))
 
     say(
         "\n[bold green]tgflow dev is up[/]\n"
@@ -331,7 +372,7 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
            if settings.alerts.webhook_url else
            "  Alerts             shown by `tgflow status` (set TGFLOW_ALERTS__WEBHOOK_URL to have them sent)\n")
         + ("  Demo traffic       a new completed order every 5 s, now and then a bad one; TotalGest ships a parcel "
-           "every 20 s\n" if opts.demo_traffic else "")
+           "every 20 s; the shop refunds one exported order and cancels another\n" if opts.demo_traffic else "")
         + f"\nIn another terminal:  export TGFLOW_CONFIG={config_file}\n"
         "                      tgflow status; tgflow orders list; tgflow products list; tgflow alerts list\n"
         "Ctrl-C stops everything.\n"
@@ -346,7 +387,7 @@ async def _run(opts: DevOptions, settings: Settings, f360_sim, config_file: Path
         stop.set()
         if tg_sim is not None:
             tg_sim.stop_demo_shipping()
-        await asyncio.gather(worker_task, return_exceptions=True)
+        await asyncio.gather(worker_task, *([demo_task] if demo_task else []), return_exceptions=True)
         receiver.should_exit = console_server.should_exit = True
         await asyncio.gather(receiver_task, console_task, return_exceptions=True)
 

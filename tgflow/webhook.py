@@ -152,7 +152,7 @@ def create_app(settings: Settings, client: Any, *, store: Any = None) -> Starlet
         event_id = str(event.get("id") or "")
         if kind == "orders.export_requested":
             return await export_requested(data, event_id)
-        if kind not in ("order.completed", "order.updated", "order.cancelled", "order.refunded"):
+        if kind not in HANDLED_EVENTS:
             return JSONResponse({"status": "ignored", "reason": f"event type {kind!r} is not handled"}, status_code=202)
         if isinstance(order_id, bool) or not isinstance(order_id, int):
             return _error(400, "bad_request", "data.order_id must be an integer")

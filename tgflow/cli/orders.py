@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from tgflow.cli.adjustments import print_adjustments, print_redriven
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILURES,
@@ -45,12 +46,6 @@ class OrderStatus(str, Enum):
     failed = "failed"
 
 
-def _row(link) -> dict[str, Any]:
-    from tgflow.service.order_rows import order_row
-
-    return order_row(link)
-
-
 @app.command("list")
 def list_orders(
     status: Optional[OrderStatus] = typer.Option(None, "--status", help="Only orders in this state."),
@@ -63,19 +58,20 @@ def list_orders(
     exported, e.g. retrying while TotalGest is down) or `Failed: reason` (what to fix; then
     `tgflow export-orders ID`). Example: `tgflow orders list --status failed`.
     """
+    from tgflow.service.order_rows import order_rows
     from tgflow.store import orders as ostore
 
     settings = load_settings()
     store = open_store(settings)
     links = ostore.list_links(store, settings.totalgest.shop_id, status.value if status else None, limit or None)
+    rows = order_rows(store, settings.totalgest.shop_id, links)
     store.close()
-    rows = [_row(link) for link in links]
     if json_output:
         emit_json(rows)
         return
     cells = []
     for r in rows:
-        style = {"linked": "green", "failed": "red"}.get(r["status"], "yellow")
+        style = "red" if r["adjustment_error"] else {"linked": "green", "failed": "red"}.get(r["status"], "yellow")
         flag = " (changed after export)" if r["changed_after_export"] else ""
         column = r["column"]
         if r["number"]:  # the row names the order already
@@ -86,7 +82,7 @@ def list_orders(
     table = fit_table(f"Orders ({len(rows)})", ["Id", "Number", "Status", "Attempts", "Last attempt"], cells,
                       flexible=2, right=(0, 3))
     console.print(table)
-    failed = next((r for r in rows if r["status"] == "failed"), None)
+    failed = next((r for r in rows if r["status"] == "failed" or r["adjustment_error"]), None)
     if failed is not None:
         console.print(f"the full reason and each attempt: `tgflow orders show {failed['number'] or failed['order_id']}`",
                       highlight=False, soft_wrap=True)
@@ -97,7 +93,8 @@ def show(
     ident: str = typer.Argument(..., metavar="ID", help="Framework360 order id (17) or number (F360-10017)."),
     json_output: bool = typer.Option(False, "--json", help="Print the order and its attempts as JSON."),
 ) -> None:
-    """One order: its status column, TotalGest number, and every export attempt with its outcome.
+    """One order: its status column, TotalGest number, every export attempt with its outcome, its parcels
+    and its cancellation and refunds (status, TotalGest credit note, the reason of a refused one).
 
     Example: `tgflow orders show F360-10017`.
     """
@@ -113,7 +110,7 @@ def show(
     if json_output:
         emit_json(row)
         return
-    style = {"linked": "green", "failed": "red"}.get(row["status"], "yellow")
+    style = "red" if row["adjustment_error"] else {"linked": "green", "failed": "red"}.get(row["status"], "yellow")
     name = row["number"] or str(row["order_id"])
     table = Table(title=f"Order {name}", show_header=False)
     table.add_column("field", no_wrap=True)
@@ -136,7 +133,8 @@ def show(
         attempts.add_row(when(a["at"]), a["outcome"], a["tg_order_number"] or "—", Text(a["message"] or ""))
     console.print(attempts)
     print_parcels(row["parcels"])
-    if row["status"] == "failed":
+    print_adjustments(row["adjustments"])
+    if row["status"] == "failed" or row["adjustment_error"]:
         console.print(f"fix the cause above, then: `tgflow orders retry {name} --wait`", highlight=False, soft_wrap=True)
     elif row["status"] != "linked":
         console.print(f"export it now: `tgflow export-orders {name}`", highlight=False, soft_wrap=True)
@@ -153,10 +151,13 @@ def _resolve(settings, store, values: list[str]) -> tuple[list[int], list[str]]:
     return resolved.ids, list(resolved.unknown)
 
 
-def _print_report(report, json_output: bool, unknown: list[str] | None = None) -> None:
+def _print_report(report, json_output: bool, unknown: list[str] | None = None,
+                  adjustments: list[dict[str, Any]] | None = None) -> None:
     data = report.model_dump(mode="json")
     if json_output:
-        emit_json(data if unknown is None else data | {"unknown": unknown})
+        extra = ({} if unknown is None else {"unknown": unknown}) | (
+            {} if adjustments is None else {"adjustments": adjustments})
+        emit_json(data | extra)
         return
     tail = f" · [red]{len(unknown)} unknown[/]" if unknown else ""
     console.print(f"[green]{report.succeeded} exported[/] · {report.already_linked} already linked · "
@@ -194,7 +195,8 @@ async def _export_with_progress(client, settings, ids: list[int], show: bool):
 def retry_orders(
     ids: Optional[list[str]] = typer.Argument(None, metavar="ID...",
                                               help="Framework360 order ids (17) or numbers (F360-10017)."),
-    failed: bool = typer.Option(False, "--failed", help="Every order whose export failed (see `orders list --status failed`)."),
+    failed: bool = typer.Option(False, "--failed", help="Every order whose export, parcel, cancellation or refund "
+                                                        "failed (see `orders list --status failed`)."),
     wait: bool = typer.Option(False, "--wait", help="Wait and print the report (exported, already linked, failed)."),
     json_output: bool = typer.Option(False, "--json", help="Print the report (or the started workflow) as JSON."),
 ) -> None:
@@ -203,8 +205,10 @@ def retry_orders(
     Same exactly-once rule as every export: an order TotalGest already has (by its Framework360 number) is
     reported `already linked`, never created twice. Typical use: `tgflow orders list --status failed`, fix
     the reason shown (an unknown SKU in TotalGest, a payment method missing in TGFLOW_PAYMENT_METHODS…),
-    then `tgflow orders retry --failed --wait`. Without --wait the export runs in a workflow whose Web UI
-    link is printed. Exit code 0 when every order is linked, 1 when some still fail (the report says why).
+    then `tgflow orders retry --failed --wait`. It also re-drives the orders' failed parcels and the
+    cancellations/refunds TotalGest refused (each credit note still created once). Without --wait the
+    export runs in a workflow whose Web UI link is printed. Exit code 0 when every order is linked and
+    nothing is refused any more, 1 when some still fail (the report says why).
     """
     from tgflow.service.order_rows import failed_order_ids
     from tgflow.service.orders import start_export
@@ -221,8 +225,8 @@ def retry_orders(
         unknown: list[str] = []
     else:
         wanted, unknown = _resolve(settings, store, list(ids or []))
-    store.close()
     if not wanted:
+        store.close()
         if json_output:
             emit_json({"total": 0, "unknown": unknown})
         else:
@@ -230,22 +234,34 @@ def retry_orders(
         raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
 
     async def _go():
+        from tgflow.service.adjustments import redrive_adjustments
+
         client = await connect_or_fail(settings)
         await redrive(client, settings, wanted, wait=wait)  # failed parcels of these orders, if any
+        # refused cancellations/refunds of these orders, if any
+        adjusted = [r.model_dump(mode="json") for r in await redrive_adjustments(client, settings, store, wanted,
+                                                                                 wait=wait)]
         if wait:
-            return await _export_with_progress(client, settings, wanted, interactive() and not json_output)
-        return (await start_export(client, settings, wanted)).id
+            return await _export_with_progress(client, settings, wanted, interactive() and not json_output), adjusted
+        return (await start_export(client, settings, wanted)).id, adjusted
 
-    result = run(_go())
+    try:
+        result, adjusted = run(_go())
+    finally:
+        store.close()
+    if not json_output:
+        print_redriven(adjusted)
+    still_refused = any(a["status"] == "failed" for a in adjusted)
     if not wait:
         url = workflow_url(settings.temporal, result)
         if json_output:
-            emit_json({"workflow_id": result, "orders": wanted, "unknown": unknown, "url": url})
+            emit_json({"workflow_id": result, "orders": wanted, "unknown": unknown, "url": url,
+                       "adjustments": adjusted})
         else:
             console.print(f"retrying {len(wanted)} order(s): {url}", highlight=False)
         raise typer.Exit(EXIT_FAILURES if unknown else EXIT_OK)
-    _print_report(result, json_output, unknown)
-    raise typer.Exit(EXIT_OK if result.failed == 0 and not unknown else EXIT_FAILURES)
+    _print_report(result, json_output, unknown, adjusted)
+    raise typer.Exit(EXIT_OK if result.failed == 0 and not unknown and not still_refused else EXIT_FAILURES)
 
 
 def export_orders(

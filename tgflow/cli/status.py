@@ -58,6 +58,8 @@ def _print(data: dict[str, Any]) -> None:
     counts.add_row("products", str(p["linked"]), str(p["pending"]), str(p["error"]), str(p["not_linked"]))
     parcels = data["parcels"]
     counts.add_row("parcels", str(parcels["fulfilled"]), str(parcels["pending"]), str(parcels["failed"]), "—")
+    a = data["adjustments"]  # cancellations and refunds into TotalGest: done (or nothing to do), pending, refused
+    counts.add_row("cancels/refunds", str(a["done"] + a["skipped"]), str(a["pending"]), str(a["failed"]), "—")
     console.print(counts)
     if o["changed_after_export"]:
         console.print(f"[yellow]{o['changed_after_export']} exported order(s) changed after export[/] "
@@ -121,3 +123,9 @@ def _print(data: dict[str, Any]) -> None:
         if item:
             ident = item.get("number") or item.get("order_id") or item.get("sku")
             console.print(f"[red]{label}[/]: {ident} since {when(item['since'])}: {item['reason']}", highlight=False)
+    adjust = data.get("oldest_failed_adjustment")
+    if adjust:
+        what = "cancellation" if adjust["kind"] == "cancel" else f"refund {adjust['refund_id']}"
+        console.print(f"[red]oldest refused {what}[/] of order {adjust['number'] or adjust['order_id']} since "
+                      f"{when(adjust['since'])}: {adjust['reason']} (then `tgflow orders retry --failed --wait`)",
+                      highlight=False)

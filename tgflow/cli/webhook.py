@@ -18,8 +18,10 @@ from tgflow.cli.common import (
 app = typer.Typer(
     help=(
         "The Framework360 webhook receiver: `order.completed` events (signed with the webhook secret) go to the "
-        "export queue at once. Run it with `tgflow webhook serve`, register it with `tgflow webhook subscribe URL`. "
-        "Lost webhooks are caught by the order reconciliation schedule."
+        "export queue at once; `order.cancelled` and `order.refunded` cancel the order or credit the refund in "
+        "TotalGest; `orders.export_requested` (the shop's \"Send to TotalGest\") exports the selected orders and "
+        "answers with a notification. Run it with `tgflow webhook serve`, register it with "
+        "`tgflow webhook subscribe URL`. Lost webhooks are caught by the order reconciliation schedule."
     ),
     no_args_is_help=True,
 )

@@ -405,7 +405,7 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
         if not ids:
             return console.render(request, "message.html", title="Retry failed",
                                   message="Nothing to retry: no order failed.")
-        handle = await order_rows.start_retry(await console.client(), settings, ids)
+        handle = await order_rows.start_retry(await console.client(), settings, store, ids)
         return RedirectResponse(f"/orders/exports/{quote(handle.id)}", status_code=303)
 
     @page(console)
@@ -483,7 +483,7 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
             from tgflow.service.orders import empty_report
 
             return empty_report().model_dump(mode="json") | {"unknown": list(unknown)}
-        handle = await order_rows.start_retry(await console.client(), settings, ids)
+        handle = await order_rows.start_retry(await console.client(), settings, store, ids)
         report = await handle.result()
         if hasattr(report, "model_dump"):
             report = report.model_dump(mode="json")

@@ -7,13 +7,13 @@ run once when done, again only when they failed (``orders retry``).
 
 from __future__ import annotations
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from tgflow.activities import starts
 from tgflow.activities.starts import adjustment_attributes, retry_params
 from tgflow.config import Settings
-from tgflow.contracts.adjustments import AdjustmentInput, AdjustmentKind, adjustment_summary
+from tgflow.contracts.adjustments import AdjustmentInput, AdjustmentKind, AdjustmentResult, adjustment_summary
 from tgflow.contracts.ids import adjustment_workflow_id
 from tgflow.store import Store
 from tgflow.store import adjustments as astore
@@ -54,4 +54,34 @@ async def retry_failed_adjustments(client: Client, settings: Settings, store: St
     return handles
 
 
-__all__ = ["retry_failed_adjustments", "start_adjustment", "start_adjustments"]
+async def redrive_adjustments(client: Client, settings: Settings, store: Store, order_ids: list[int] | None = None,
+                               *, wait: bool = False) -> list[AdjustmentResult]:
+    """``orders retry``: re-drive the refused cancellations/refunds (of these orders, or all). With ``wait``,
+    what became of each (``done`` with its credit note, or ``failed`` with the reason again); without, each
+    one ``pending`` (started)."""
+    shop = settings.totalgest.shop_id
+    rows = {adjustment_workflow_id(shop, r.f360_order_id, "cancel" if r.kind == "cancel" else "refund", r.refund_id): r
+            for r in astore.failed(store, shop)}
+    handles = await retry_failed_adjustments(client, settings, store, order_ids)
+    out = []
+    for handle in handles:
+        row = rows.get(handle.id)
+        base = AdjustmentResult(shop_id=shop, f360_order_id=row.f360_order_id if row else 0,
+                                kind="cancel" if row is not None and row.kind == "cancel" else "refund",
+                                refund_id=row.refund_id if row else None, status="pending",
+                                f360_number=row.f360_number if row else None)
+        if not wait:
+            out.append(base)
+            continue
+        try:
+            out.append(await handle.result())
+        except WorkflowFailureError as err:
+            cause = err.cause
+            while getattr(cause, "cause", None) is not None:
+                cause = cause.cause
+            reason = getattr(cause, "message", None) or str(cause)
+            out.append(base.model_copy(update={"status": "failed", "reason": reason}))
+    return out
+
+
+__all__ = ["redrive_adjustments", "retry_failed_adjustments", "start_adjustment", "start_adjustments"]

@@ -6,6 +6,7 @@ the same cancellation or refund twice leaves one row, and a failed re-run never 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,8 @@ from sqlmodel import Session, col, func, select
 from tgflow.store.db import Store
 from tgflow.store.models import OrderAdjustment, OrderLink, utcnow
 
+#: The start of a refusal's reason that names what and which order (``refund 3 of order F360-10017: ``).
+_NAMED = re.compile(r"^(?:refund \d+|cancellation) of order [^\s:]+: ")
 #: Statuses after which an adjustment is not started again by itself (``orders retry`` re-drives ``failed``).
 SETTLED = ("done", "skipped", "failed")
 
@@ -94,6 +97,25 @@ def failed(store: Store, shop_id: str, limit: int | None = None) -> list[OrderAd
         return list(s.exec(q))
 
 
+def failed_reasons(store: Store, shop_id: str, order_ids: Iterable[int]) -> dict[int, str]:
+    """Of these orders, those with a refused cancellation/refund: ``{order id: one line}`` naming the oldest
+    refused one and its reason (``refund 3 failed: …``), for the status column of ``orders list``."""
+    wanted = sorted(set(order_ids))
+    out: dict[int, str] = {}
+    with store.session() as s:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            for row in s.exec(select(OrderAdjustment).where(
+                    OrderAdjustment.shop_id == shop_id, OrderAdjustment.status == "failed",
+                    col(OrderAdjustment.f360_order_id).in_(chunk)).order_by(col(OrderAdjustment.updated_at))):
+                if row.f360_order_id not in out:
+                    what = "Cancel" if row.kind == "cancel" else f"Refund {row.refund_id}"
+                    # the row names the order and the refund already: "refund 3 of order F360-…: " is left out
+                    reason = _NAMED.sub("", row.last_error or "", count=1)
+                    out[row.f360_order_id] = f"{what} failed: {reason}"
+    return out
+
+
 def counts(store: Store, shop_id: str) -> dict[str, int]:
     with store.session() as s:
         found = dict(s.exec(select(OrderAdjustment.status, func.count()).where(OrderAdjustment.shop_id == shop_id)
@@ -133,5 +155,5 @@ def describe(row: OrderAdjustment) -> str:
     return f"{what}: {row.status}" + (f": {row.outcome}" if row.outcome else "")
 
 
-__all__ = ["SETTLED", "adjustment_dict", "counts", "describe", "failed", "for_order", "keys_of",
+__all__ = ["SETTLED", "adjustment_dict", "counts", "describe", "failed", "failed_reasons", "for_order", "keys_of",
            "linked_changed_since", "mark_pending", "record"]

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, or_, select
 
 from tgflow.mapping.shipments import progress_text
 from tgflow.store.db import Store
-from tgflow.store.models import OrderAttempt, OrderLink, SyncCursor, utcnow
+from tgflow.store.models import OrderAdjustment, OrderAttempt, OrderLink, SyncCursor, utcnow
 
 RECONCILE_CURSOR = "orders_reconcile"
 STATUSES = ("linked", "not_linked", "pending", "failed", "cancelled")
@@ -237,8 +237,12 @@ def get_with_attempts(store: Store, shop_id: str, ident: str) -> OrderView | Non
 def list_links(store: Store, shop_id: str, status: str | None = None, limit: int | None = None) -> list[OrderLink]:
     with store.session() as s:
         q = select(OrderLink).where(OrderLink.shop_id == shop_id)
-        if status == "failed":  # the export failed, or a parcel of the exported order could not be shown
-            q = q.where(or_(OrderLink.status == status, col(OrderLink.tg_shipment_error).is_not(None)))
+        if status == "failed":  # the export failed, a parcel could not be shown, or TotalGest refused a
+            # cancellation/refund of the exported order
+            refused = select(OrderAdjustment.f360_order_id).where(OrderAdjustment.shop_id == shop_id,
+                                                                  OrderAdjustment.status == "failed")
+            q = q.where(or_(OrderLink.status == status, col(OrderLink.tg_shipment_error).is_not(None),
+                            col(OrderLink.f360_order_id).in_(refused)))
         elif status:
             q = q.where(OrderLink.status == status)
         q = q.order_by(col(OrderLink.f360_order_id).desc())
