@@ -14,7 +14,7 @@ from decimal import Decimal
 import uvicorn
 
 from tests.chaos.conftest import SHOP, KillableWorker, wait_for
-from tgflow.contracts.adjustments import scan_workflow_id
+from tgflow.contracts.ids import scan_workflow_id
 from tgflow.service.orders import export_orders_now, reconcile_now
 from tgflow.sim.server import free_port
 from tgflow.store import Store
