@@ -299,7 +299,9 @@ async def test_products_status_schedules_alerts_reconcile_human_output(client, s
     await export_orders_now(client, settings, [bad["id"]])
 
     first = f360_sim.sim.product_by_sku("ART-00001")
-    for out in await each(env, "products", "list"):
+    # Names come from the status store: with Framework360 out of reach the list still shows them.
+    no_f360 = env | {"TGFLOW_F360__BASE_URL": "http://127.0.0.1:9/api/v1"}
+    for out in await each(no_f360, "products", "list"):
         assert out.code == 0, out
         fits(out)
         rows = [line for line in out.stdout.splitlines() if re.search(r"ART-\d{5}", line)]
@@ -324,10 +326,15 @@ async def test_products_status_schedules_alerts_reconcile_human_output(client, s
     limited = await pipe(env, "products", "list", "--status", "error", "--limit", "5")
     assert limited.code == 0 and "ART-00007" in limited.stdout and "1–1 of 1" in limited.stdout
     assert "more:" not in limited.stdout
-    assert len(json.loads((await pipe(env, "products", "list", "--json")).stdout)) == 300
+    listed = json.loads((await pipe(no_f360, "products", "list", "--json")).stdout)
+    assert len(listed) == 300
+    assert next(r for r in listed if r["sku"] == "ART-00001")["name"] == first["name"]
 
-    for out in await each(env, "products", "show", "ART-00007"):
+    refused = json.loads((await pipe(no_f360, "products", "show", "ART-00007", "--json")).stdout)
+    assert refused["name"] and refused["name"] != "ART-00007"  # the mapped name Framework360 refused, stored
+    for out in await each(no_f360, "products", "show", "ART-00007"):
         assert out.code == 0 and "Error: Framework360 refused it" in " ".join(out.stdout.split()), out
+        assert refused["name"][:20] in " ".join(out.stdout.split()), out
         assert "tgflow products retry ART-00007" in out.stderr
     for out in await each(env, "products", "cursor", "show"):
         assert out.code == 0 and "articles" in out.stdout and "stock" in out.stdout, out

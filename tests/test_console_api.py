@@ -163,8 +163,10 @@ async def test_lists_are_paged_and_filtered_in_the_database(console, settings, s
     for i in (7, 77, 107):
         ostore.record_result(store, shop, i, outcome="failed", reason=f"order F360-{10000 + i}: SKU NOPE-{i} unknown")
     pstore.save_links(store, shop, {f"ART-{i:05d}": {"status": "error" if i % 40 == 0 else "linked",
-                                                    "last_error": "refused" if i % 40 == 0 else None}
+                                                    "last_error": "refused" if i % 40 == 0 else None,
+                                                    "name": f"Tasse {i}" if i % 30 else f"Teekanne Nr. {i}"}
                                     for i in range(1, 121)})
+    pstore.save_links(store, shop, {"ART-00005": {"name": None}})  # imported before names were stored
     async with httpx.AsyncClient(base_url=console.url, auth=VIEWER) as http:
         p3 = (await http.get("/api/orders", params={"page": 3})).json()
         assert (p3["total"], p3["pages"], len(p3["orders"])) == (120, 3, 20)
@@ -181,6 +183,22 @@ async def test_lists_are_paged_and_filtered_in_the_database(console, settings, s
         assert [p["sku"] for p in errors["products"]] == ["ART-00080"] and errors["products"][0]["column"] == \
             "Error: refused"
         assert (await http.get("/api/products/ART-00080")).json()["error"] == "refused"
+        # Search by name too (any case, in the database): these SKUs do not contain the query.
+        teapots = (await http.get("/api/products", params={"q": "TEEKANNE"})).json()
+        assert [(p["sku"], p["name"]) for p in teapots["products"]] == [
+            ("ART-00030", "Teekanne Nr. 30"), ("ART-00060", "Teekanne Nr. 60"), ("ART-00090", "Teekanne Nr. 90"),
+            ("ART-00120", "Teekanne Nr. 120")]
+        assert teapots["total"] == 4
+        assert [p["sku"] for p in (await http.get("/api/products", params={"q": "nr. 6"})).json()["products"]] \
+            == ["ART-00060"]
+        assert (await http.get("/api/products/ART-00030")).json()["name"] == "Teekanne Nr. 30"
+    async with httpx.AsyncClient(base_url=console.url) as http:
+        await login(http, *VIEWER)
+        page = (await http.get("/products", params={"q": "teekanne", "status": "error"})).text
+        assert "Teekanne Nr. 120" in page and "ART-00120" in page and "Teekanne Nr. 30" not in page
+        first = (await http.get("/products")).text
+        row = first.split('href="/products/ART-00005"', 1)[1].split("</tr>", 1)[0]
+        assert "<td>—</td>" in row and "Tasse 4<" in first
         assert (await http.get("/api/products/NOPE")).status_code == 404
 
 

@@ -76,3 +76,38 @@ async def test_retry_rewrites_a_product_changed_by_hand_and_reports_unknown_skus
     assert "NOPE-1" in retried.stderr
     assert f360_sim.sim.product_by_sku("ART-00010")["price"] == truth["price"]
     assert len(f360_sim.sim.products()) == 300
+
+
+async def test_the_stored_name_follows_the_article_and_a_full_import_fills_names_missing_since_the_upgrade(
+        client, settings, tmp_path, tg_sim, f360_sim, store, worker):
+    shop = settings.totalgest.shop_id
+    f360_sim.sim.reject_skus({"ART-00007": "EAN 7612345000071 already used by another product"})
+    await asyncio.wait_for(start_import(client, settings, wait=True), IMPORT_TIMEOUT)
+    links = pstore.load_links(store, shop, ["ART-00001", "ART-00002", "ART-00007"])
+    # Linked: the name Framework360 shows; refused: the name the import tried to write.
+    assert links["ART-00001"].name == f360_sim.sim.product_by_sku("ART-00001")["name"]
+    assert links["ART-00007"].name == tg_sim.sim.article("ART-00007")["name"].strip()
+
+    # A renamed article: the next (incremental) import writes the new name to Framework360 and to the store.
+    tg_sim.sim.touch_articles(["ART-00002"], name="Kaffeetasse Nordlicht")
+    f360_sim.sim.reject_skus({})
+    await asyncio.wait_for(start_import(client, settings, wait=True), IMPORT_TIMEOUT)
+    assert f360_sim.sim.product_by_sku("ART-00002")["name"] == "Kaffeetasse Nordlicht"
+    assert pstore.load_links(store, shop, ["ART-00002"])["ART-00002"].name == "Kaffeetasse Nordlicht"
+
+    # Links stored before names were (the upgrade): an incremental import leaves them, --full fills them
+    # without writing anything to Framework360.
+    pstore.save_links(store, shop, {"ART-00001": {"name": None}, "ART-00003": {"name": None}})
+    await asyncio.wait_for(start_import(client, settings, wait=True), IMPORT_TIMEOUT)
+    assert pstore.load_links(store, shop, ["ART-00001"])["ART-00001"].name is None
+    env = cli_env(settings, tmp_path, TGFLOW_F360__BASE_URL="http://127.0.0.1:9/api/v1")
+    listed = await asyncio.to_thread(tgflow_cli, env, "products", "list", "--json", "--limit", "3")
+    assert listed.returncode == 0, listed.stderr
+    assert [(r["sku"], r["name"]) for r in json.loads(listed.stdout)] == [
+        ("ART-00001", None), ("ART-00002", "Kaffeetasse Nordlicht"), ("ART-00003", None)]
+    f360_sim.sim.reset_stats()
+    report = await asyncio.wait_for(start_import(client, settings, full=True, wait=True), IMPORT_TIMEOUT)
+    assert report.updated == 0 and report.created == 0 and f360_sim.sim.stats()["products_updated"] == 0
+    filled = pstore.load_links(store, shop, ["ART-00001", "ART-00003"])
+    assert filled["ART-00001"].name == f360_sim.sim.product_by_sku("ART-00001")["name"]
+    assert filled["ART-00003"].name == f360_sim.sim.product_by_sku("ART-00003")["name"]

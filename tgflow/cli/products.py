@@ -67,11 +67,11 @@ def list_products(
     json_output: bool = typer.Option(False, "--json", help="Print the products as JSON."),
 ) -> None:
     """Products known to the import, with their sync status column (`Linked`, `Not linked`, `Error: reason`),
-    their name in Framework360, stock and last sync; 50 at a time (`--limit`, `--offset`).
+    their name (as the import last wrote it; "—" until a product is written again after the upgrade), stock
+    and last sync; 50 at a time (`--limit`, `--offset`).
 
     Example: `tgflow products list --status error` lists what to fix in TotalGest (or why Framework360 refused it).
     """
-    from tgflow.service.products import product_names
     from tgflow.store import products as pstore
 
     settings = load_settings()
@@ -87,12 +87,11 @@ def list_products(
     if json_output:
         emit_json(rows)
         return
-    names = run(product_names(settings, [r["f360_product_id"] for r in rows if r["f360_product_id"]]))
     shown = f"{offset + 1}–{offset + len(rows)} of {total}" if rows else f"none of {total}"
     cells = []
     for r in rows:
         style = {"linked": "green", "error": "red"}.get(r["status"], "yellow")
-        cells.append([r["sku"], Text(names.get(r["f360_product_id"], "—")),
+        cells.append([r["sku"], Text(r["name"] or "—"),
                       Text(" ".join(r["column"].split()), style=style), str(r["f360_product_id"] or "—"),
                       "—" if r["stock_quantity"] is None else str(r["stock_quantity"]), when_short(r["last_synced_at"])])
     table = fit_table(f"Products ({shown})", ["SKU", "Name", "Status", "F360 id", "Stock", "Synced (UTC)"], cells,
@@ -184,6 +183,7 @@ def show(
     style = {"linked": "green", "error": "red"}.get(row["status"], "yellow")
     table = Table(title=f"Product {sku}", show_header=False)
     table.add_row("status", f"[{style}]{row['column']}[/]")
+    table.add_row("name", Text(row["name"] or "— (stored at the product's next write)"))
     table.add_row("TotalGest article id", str(row["tg_article_id"] or "—"))
     table.add_row("Framework360 product id", str(row["f360_product_id"] or "— (not created)"))
     table.add_row("published", "yes" if row["published"] else "no (draft)")

@@ -415,11 +415,8 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
 
     @page(console)
     async def products_page(request: Request) -> Response:
-        from tgflow.service.products import product_names
-
         data = await _products(console, request)
-        names = await product_names(settings, [r["f360_product_id"] for r in data["products"] if r["f360_product_id"]])
-        return console.render(request, "products.html", data=data, names=names, statuses=PRODUCT_STATUSES,
+        return console.render(request, "products.html", data=data, statuses=PRODUCT_STATUSES,
                               query=lambda **kw: _query(request, **kw))
 
     @page(console)

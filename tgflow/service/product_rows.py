@@ -1,5 +1,8 @@
 """What a product looks like to a person: the status column, a list row, one product's page.
 
+A product's name is the one stored with its link (as the import last wrote it to Framework360); ``None`` for
+a product not written since names were stored (shown as "—").
+
 ``tgflow products list/show`` and the web console show products through these same functions.
 """
 
@@ -30,7 +33,8 @@ def status_column(status: str, reason: str | None) -> str:
 def product_row(link: ProductLink) -> dict[str, Any]:
     """One product as `tgflow products list --json` shows it."""
     return {
-        "sku": link.sku, "status": link.status, "column": status_column(link.status, link.last_error),
+        "sku": link.sku, "name": link.name, "status": link.status,
+        "column": status_column(link.status, link.last_error),
         "error": link.last_error, "f360_product_id": link.f360_product_id, "tg_article_id": link.tg_article_id,
         "stock_quantity": link.stock_quantity, "published": link.active, "last_synced_at": link.last_synced_at,
     }
@@ -41,7 +45,8 @@ def product_detail(link: ProductLink, run: SyncRun | None = None, settings: Sett
     from tgflow.temporal import workflow_url
 
     row: dict[str, Any] = {
-        "sku": link.sku, "status": link.status, "column": status_column(link.status, link.last_error),
+        "sku": link.sku, "name": link.name, "status": link.status,
+        "column": status_column(link.status, link.last_error),
         "error": link.last_error, "attempts": link.attempts,
         "tg_article_id": link.tg_article_id, "f360_product_id": link.f360_product_id,
         "published": link.active, "stock_quantity": link.stock_quantity, "reserved_quantity": link.reserved_quantity,
@@ -67,7 +72,7 @@ def find_product(settings: Settings, store: Store, sku: str) -> dict[str, Any] |
 
 def product_page(store: Store, shop_id: str, *, status: str | None = None, q: str | None = None,
                  page: int = 1, per_page: int = PER_PAGE) -> dict[str, Any]:
-    """One page of the product list, filtered (status, part of the SKU) and paged in the database."""
+    """One page of the product list, filtered (status, part of the SKU or name) and paged in the database."""
     page = max(page, 1)
     links, total = pstore.page_links(store, shop_id, status=status, q=q, offset=(page - 1) * per_page,
                                      limit=per_page)

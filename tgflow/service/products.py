@@ -172,27 +172,3 @@ async def live_progress(client: Client, handle: WorkflowHandle) -> dict[str, Any
                 out["attempt"] = pending.attempt
     return out
 
-
-async def product_names(settings: Settings, product_ids: list[int], *, concurrency: int = 8) -> dict[int, str]:
-    """Names of these Framework360 products, as the shop shows them (one read each, a few at once); a product
-    Framework360 does not return (gone, or not answering) is left out."""
-    import asyncio
-
-    from tgflow.clients.errors import ApiError
-    from tgflow.clients.framework360 import Framework360Client
-
-    names: dict[int, str] = {}
-    slots = asyncio.Semaphore(concurrency)
-    async with Framework360Client(settings.f360) as f360:
-
-        async def one(product_id: int) -> None:
-            async with slots:
-                try:
-                    product = await f360.get_product(product_id)
-                except ApiError:
-                    return
-                if product.name:
-                    names[product_id] = product.name
-
-        await asyncio.gather(*(one(i) for i in dict.fromkeys(product_ids)))
-    return names

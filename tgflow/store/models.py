@@ -149,6 +149,9 @@ class ProductLink(SQLModel, table=True):
     #: Mapped content (JSON) of a product Framework360 refused, so the next run retries it without
     #: waiting for the article to change in TotalGest again.
     retry_json: str | None = None
+    #: Product name as last written to Framework360 (from the mapped article); None for a product not written
+    #: since this column came (its next write, or a ``--full`` import, fills it).
+    name: str | None = None
 
 
 class SyncRun(SQLModel, table=True):

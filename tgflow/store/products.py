@@ -308,14 +308,15 @@ def list_links(store: Store, shop_id: str, status: str | None = None, limit: int
 def page_links(store: Store, shop_id: str, *, status: str | None = None, q: str | None = None,
                offset: int = 0, limit: int = 50) -> tuple[list[ProductLink], int]:
     """One page of products by SKU, filtered in the database (the console's product list), and how many
-    match in all. ``q``: part of the SKU, any case."""
+    match in all. ``q``: part of the SKU or of the name, any case."""
     query = select(ProductLink).where(ProductLink.shop_id == shop_id)
     if status:
         query = query.where(ProductLink.status == status)
     text = (q or "").strip()
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(col(ProductLink.sku).ilike(pattern, escape="\\"))
+        query = query.where(sa.or_(col(ProductLink.sku).ilike(pattern, escape="\\"),
+                                   col(ProductLink.name).ilike(pattern, escape="\\")))
     with store.session() as s:
         total = int(s.exec(select(sa.func.count()).select_from(query.subquery())).one())
         rows = list(s.exec(query.order_by(col(ProductLink.sku)).offset(offset).limit(limit)))

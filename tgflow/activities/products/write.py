@@ -56,7 +56,7 @@ async def write(deps: Deps, shop: str, items: list[Item]) -> Outcome:
         outcome.counts.unchanged += 1
         link = item.link
         assert link is not None
-        if link.status != "linked" or link.stock_dirty or link.retry_json:
+        if link.status != "linked" or link.stock_dirty or link.retry_json or link.name != item.mapped.name:
             outcome.changes[item.mapped.sku] = linked_values(item, link.f360_product_id)
             if link.status != "linked":
                 outcome.put(item.mapped.sku, link.f360_product_id, status("linked", item.tg_article_id))
@@ -102,7 +102,7 @@ def linked_values(item: Item, product_id: int | None) -> dict[str, Any]:
             "content_hash": item.fp, "field_hashes_json": json.dumps(item.hashes, sort_keys=True),
             "stock_quantity": item.stock, "reserved_quantity": item.reserved, "stock_dirty": False,
             "active": item.mapped.status == "published", "last_error": None, "attempts": 0,
-            "retry_json": None, "last_synced_at": now}
+            "retry_json": None, "last_synced_at": now, "name": item.mapped.name}
 
 
 def record(item: Item, product_id: int | None, error: Any, kind: str, outcome: Outcome) -> None:
@@ -124,7 +124,7 @@ def record(item: Item, product_id: int | None, error: Any, kind: str, outcome: O
     outcome.errors.append(f"{sku}: {reason}")
     changes[sku] = {"status": "error", "last_error": reason, "tg_article_id": item.tg_article_id,
                     "attempts": (link.attempts if link else 0) + 1, "retry_json": item.mapped.to_json(),
-                    "reserved_quantity": item.reserved}
+                    "reserved_quantity": item.reserved, "name": item.mapped.name}
     pid = link.f360_product_id if link else None
     if pid and (link.status != "error" or link.last_error != reason):
         outcome.put(sku, pid, status("error", item.tg_article_id, reason))
