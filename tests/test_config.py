@@ -151,3 +151,47 @@ def test_a_malformed_endpoint_is_a_settings_error_naming_the_variable(endpoint, 
     with pytest.raises(ConfigError) as raised:
         load_settings(require_file=False)
     assert str(raised.value).startswith("TGFLOW_TOTALGEST__ENDPOINT: ") and "\n" not in str(raised.value)
+
+
+# ---- the console's section (issue 14) ---------------------------------------------------------------------------
+
+CONSOLE_KEY = "console-Secret-4-" + "k" * 24
+
+
+def test_the_console_secret_comes_from_the_toml_file_or_the_environment_and_never_shows(isolated, monkeypatch):
+    (isolated / "tgflow.toml").write_text(f'[console]\nsecret = "{CONSOLE_KEY}"\nport = 8900\n')
+    s = Settings()
+    assert s.console.secret is not None and s.console.secret.get_secret_value() == CONSOLE_KEY
+    assert (s.console.host, s.console.port) == ("127.0.0.1", 8900)
+    monkeypatch.setenv("TGFLOW_CONSOLE__SECRET", "e" * 40)
+    monkeypatch.setenv("TGFLOW_CONSOLE__HOST", "0.0.0.0")
+    s = Settings()
+    assert s.console.secret.get_secret_value() == "e" * 40 and s.console.host == "0.0.0.0"  # the environment wins
+    shown = repr(s) + str(s) + s.model_dump_json()
+    assert "e" * 40 not in shown and CONSOLE_KEY not in shown
+    # Saved by `tgflow configure` under [console] (mode 0600), read back the same.
+    path = save_settings(Settings(console={"secret": CONSOLE_KEY}))
+    assert tomllib.loads(path.read_text())["console"]["secret"] == CONSOLE_KEY
+    monkeypatch.delenv("TGFLOW_CONSOLE__SECRET")
+    assert Settings().console.secret.get_secret_value() == CONSOLE_KEY
+
+
+def test_the_former_console_secret_variable_still_works_and_the_new_name_wins(monkeypatch):
+    assert Settings().console.secret is None
+    monkeypatch.setenv("TGFLOW_CONSOLE_SECRET", "f" * 32)
+    assert Settings().console.secret.get_secret_value() == "f" * 32
+    monkeypatch.setenv("TGFLOW_CONSOLE__SECRET", "n" * 32)
+    assert Settings().console.secret.get_secret_value() == "n" * 32
+    monkeypatch.setenv("TGFLOW_CONSOLE__SECRET", "")  # empty means unset: a key made at start
+    monkeypatch.setenv("TGFLOW_CONSOLE_SECRET", "")
+    assert Settings().console.secret is None
+
+
+@pytest.mark.parametrize("variable", ["TGFLOW_CONSOLE__SECRET", "TGFLOW_CONSOLE_SECRET"])
+def test_a_short_console_secret_is_one_line_naming_the_variable_not_the_value(variable, monkeypatch):
+    monkeypatch.setenv(variable, "short-Secret-5")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(require_file=False)
+    message = str(raised.value)
+    assert message.startswith(f"{variable}: must have at least 32 characters") and "\n" not in message
+    assert "short-Secret-5" not in message

@@ -294,13 +294,15 @@ def test_tgflow_console_serves_and_refuses_a_short_secret(settings, store, tmp_p
 
     from tgflow.sim.server import free_port
 
-    env = cli_env(settings, tmp_path, TGFLOW_CONSOLE_SECRET="short")
-    proc = _cli(env, "console", "--port", str(free_port()))
-    assert proc.returncode == 2 and "TGFLOW_CONSOLE_SECRET must have at least 32 characters" in proc.stderr
+    for variable in ("TGFLOW_CONSOLE__SECRET", "TGFLOW_CONSOLE_SECRET"):  # the setting, and its former name
+        env = cli_env(settings, tmp_path, **{variable: "short-Secret-6"})
+        proc = _cli(env, "console", "--port", str(free_port()))
+        assert proc.returncode == 2 and f"{variable}: must have at least 32 characters" in proc.stderr, proc.stderr
+        assert "short-Secret-6" not in proc.stdout + proc.stderr
 
-    port = free_port()
-    env = cli_env(settings, tmp_path, TGFLOW_CONSOLE_SECRET="x" * 40)
-    server = subprocess.Popen([sys.executable, "-m", "tgflow", "console", "--port", str(port)], env=env,
+    port = free_port()  # from the console.port setting
+    env = cli_env(settings, tmp_path, TGFLOW_CONSOLE_SECRET="x" * 40, TGFLOW_CONSOLE__PORT=str(port))
+    server = subprocess.Popen([sys.executable, "-m", "tgflow", "console"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert server.stdout.readline().strip() == f"tgflow console on http://127.0.0.1:{port} (Ctrl-C stops it)"
@@ -315,6 +317,24 @@ def test_tgflow_console_serves_and_refuses_a_short_secret(settings, store, tmp_p
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+async def test_with_the_console_secret_set_a_login_outlives_the_console_process(settings, store):
+    from pydantic import SecretStr
+
+    settings.console = settings.console.model_copy(update={"secret": SecretStr("s" * 40)})
+    with running_console(settings, store) as first:
+        async with httpx.AsyncClient(base_url=first.url) as http:
+            await login(http, *VIEWER)
+            cookie = http.cookies["tgflow_console"]
+    with running_console(settings, store) as restarted:
+        async with httpx.AsyncClient(base_url=restarted.url, cookies={"tgflow_console": cookie}) as http:
+            r = await http.get("/api/status")
+            assert r.status_code == 200 and "error" not in r.json()
+    settings.console = settings.console.model_copy(update={"secret": SecretStr("t" * 40)})
+    with running_console(settings, store) as rekeyed:
+        async with httpx.AsyncClient(base_url=rekeyed.url, cookies={"tgflow_console": cookie}) as http:
+            assert (await http.get("/api/status")).status_code == 401
 
 
 async def test_a_product_in_error_is_retried_from_the_console(console, settings, worker, client, tg_sim, f360_sim, store):

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tomli_w
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -225,6 +225,35 @@ class MetricsSettings(BaseModel):
     host: str = "127.0.0.1"
 
 
+#: Shortest console secret accepted (it signs session cookies: anyone who knows it can forge a login).
+CONSOLE_SECRET_MIN = 32
+
+
+def _console_secret(value: SecretStr | None) -> SecretStr | None:
+    """Unset or empty: None (the console makes a key at start); else at least ``CONSOLE_SECRET_MIN`` characters."""
+    if value is None or not value.get_secret_value():
+        return None
+    if len(value.get_secret_value()) < CONSOLE_SECRET_MIN:
+        raise ValueError(f"must have at least {CONSOLE_SECRET_MIN} characters (e.g. `openssl rand -hex 32`)")
+    return value
+
+
+class ConsoleSettings(BaseModel):
+    """The web console (``tgflow console``)."""
+
+    #: Signing key of the session cookies. Unset: a key made at start (logins last as long as the process,
+    #: and several console processes do not share them).
+    secret: SecretStr | None = None
+    #: Where ``tgflow console`` listens unless --host/--port say otherwise.
+    host: str = "127.0.0.1"
+    port: int = Field(8800, ge=1, le=65535)
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        return _console_secret(value)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TGFLOW_",
@@ -243,6 +272,9 @@ class Settings(BaseSettings):
     #: Only ``reconcile.every_hours``, the former name of ``drift.every_hours``.
     reconcile: ReconcileSettings = ReconcileSettings()
     alerts: AlertSettings = AlertSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    #: ``TGFLOW_CONSOLE_SECRET``, the former name of ``console.secret`` (read when that is unset; never saved).
+    console_secret: SecretStr | None = Field(None, exclude=True)
     database_url: str = "sqlite:///./tgflow.db"
     payment_methods: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PAYMENT_METHODS))
 
@@ -260,6 +292,17 @@ class Settings(BaseSettings):
             env_settings,
             _TomlFile(settings_cls, toml_file=config_path()),
         )
+
+    @field_validator("console_secret")
+    @classmethod
+    def _former_console_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        return _console_secret(value)
+
+    @model_validator(mode="after")
+    def _console_secret_fallback(self) -> "Settings":
+        if self.console.secret is None and self.console_secret is not None:
+            self.console = self.console.model_copy(update={"secret": self.console_secret})
+        return self
 
     @property
     def drift_every_hours(self) -> float:

@@ -1,7 +1,7 @@
 """Scenario 6: credentials and personal data.
 
-- ``tgflow check`` (healthy, and failing on each side, also with wrong credentials) prints no password, API key
-  or webhook secret - neither the configured ones nor the wrong ones.
+- ``tgflow check`` (healthy, and failing on each side, also with wrong credentials) prints no password, API key,
+  webhook secret or console secret - neither the configured ones nor the wrong ones.
 - A worker process at DEBUG level runs order exports (good, failing, with expired tokens and a rate limit) and a
   product import: no log line holds a credential.
 - Afterwards every workflow history of the run's task queue (listed with ``client.list_workflows``) is fetched and
@@ -21,12 +21,21 @@ from tgflow.sim.server import free_port
 WRONG = ("wrong-Pa55word-xyz", "f360_wrong_key_0123456789abcdef")
 
 
+def with_console_secret(settings) -> None:
+    """A console secret configured like the others (it is in the settings file every process reads)."""
+    from pydantic import SecretStr
+
+    settings.console = settings.console.model_copy(update={"secret": SecretStr("console-Secret-7-" + "c" * 24)})
+
+
 def secrets_of(settings) -> list[str]:
+    assert settings.console.secret is not None, "call with_console_secret first"
     return [settings.totalgest.password.get_secret_value(), settings.f360.api_key.get_secret_value(),
-            settings.f360.webhook_secret.get_secret_value(), *WRONG]
+            settings.f360.webhook_secret.get_secret_value(), settings.console.secret.get_secret_value(), *WRONG]
 
 
 def test_tgflow_check_never_prints_a_credential(settings, tmp_path):
+    with_console_secret(settings)
     secrets = secrets_of(settings)
     variants = {
         "healthy": {},
@@ -67,6 +76,7 @@ def private_values(orders: list[dict]) -> set[str]:
 async def test_debug_logs_and_all_histories_hold_no_credentials_or_customer_data(
         client, settings, tg_sim, f360_sim, store, tmp_path):
     tg, f360 = tg_sim.sim, f360_sim.sim
+    with_console_secret(settings)
     settings.orders.retry_initial_seconds = 0.2
     settings.orders.retry_max_seconds = 1.0
     settings.products.retry_initial_seconds = 0.2

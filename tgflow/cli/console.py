@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -28,26 +29,25 @@ class Role(str, Enum):
 @app.callback()
 def serve(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (behind a reverse proxy for HTTPS)."),
-    port: int = typer.Option(8800, help="Port to listen on."),
+    host: Optional[str] = typer.Option(None, help="Address to listen on (behind a reverse proxy for HTTPS; "
+                                                  "default: the console.host setting, 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port to listen on (default: the console.port setting, 8800)."),
 ) -> None:
     """Serve the web console on http://HOST:PORT (Ctrl-C stops it). Log in with a user made by
-    `tgflow console add-user`. Session cookies are signed with TGFLOW_CONSOLE_SECRET when set (keep logins across
-    restarts and several console processes), else with a key made at start."""
+    `tgflow console add-user`. Session cookies are signed with the console.secret setting
+    (TGFLOW_CONSOLE__SECRET, 32+ characters) when set (keep logins across restarts and several console
+    processes), else with a key made at start."""
     if ctx.invoked_subcommand is not None:
         return
-    import os
-
     import uvicorn
 
     from tgflow.console import create_app
 
     settings = load_settings()
+    host = host or settings.console.host
+    port = port or settings.console.port
     store = open_store(settings)
-    secret = os.environ.get("TGFLOW_CONSOLE_SECRET") or None
-    if secret is not None and len(secret) < 32:
-        fail("TGFLOW_CONSOLE_SECRET must have at least 32 characters (e.g. `openssl rand -hex 32`)", EXIT_CONFIG)
-    app_ = create_app(settings, store, secret_key=secret)
+    app_ = create_app(settings, store)
     console.print(f"tgflow console on http://{host}:{port} (Ctrl-C stops it)", highlight=False)
     uvicorn.run(app_, host=host, port=port, log_level="warning", proxy_headers=True)
 

@@ -326,8 +326,10 @@ async def _export_state(console: Console, workflow_id: str, wait: float) -> dict
 
 def create_app(settings: Settings, store: Store, *, secret_key: str | None = None,
                throttle: LoginThrottle | None = None) -> Starlette:
-    """The console as an ASGI app. ``secret_key`` signs the session cookies (without one, a random key: logins
-    last as long as the process)."""
+    """The console as an ASGI app. ``secret_key`` (default: the ``console.secret`` setting) signs the session
+    cookies; without one, a random key: logins last as long as the process."""
+    if secret_key is None and settings.console.secret is not None:
+        secret_key = settings.console.secret.get_secret_value()
     console = Console(settings, store, secret_key, throttle)
 
     # -- login --
