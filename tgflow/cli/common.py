@@ -58,8 +58,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def fail(message: str, code: int = EXIT_FAILURES) -> NoReturn:
-    """One clear line on stderr, then exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """One clear line on stderr, then exit with ``code``. The message is text, not Rich markup: a
+    ``[[shops]]`` or ``[totalgest]`` in it is shown as written."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
