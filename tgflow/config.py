@@ -1,5 +1,39 @@
 """The one settings object: environment variables (``TGFLOW_…``, nested with ``__``)
-over a TOML file (``./tgflow.toml`` or ``$TGFLOW_CONFIG``)."""
+over a TOML file (``./tgflow.toml`` or ``$TGFLOW_CONFIG``).
+
+Several shops (issue 15). A file either has the single-shop form (top-level ``[totalgest]`` and ``[f360]``,
+or the ``TGFLOW_TOTALGEST__*`` / ``TGFLOW_F360__*`` variables), which is one shop whose id is its TotalGest
+shop id, or ``[[shops]]`` tables, never both::
+
+    [orders]                      # the defaults of every shop
+    max_concurrent = 10
+    [[shops]]
+    id = "acme"                   # letters, digits, dashes; at most 32
+    enabled = true                # the default
+    payment_methods = {klarna = "RE"}   # merged over the top-level payment_methods
+    orders = {max_concurrent = 4}       # merged over the top-level [orders]; [products] likewise
+    [shops.totalgest]
+    shop_id = "1001"; owner_id = "42"; endpoint = "tg00.bweb.ch"; username = "u"; password = "…"
+    [shops.f360]
+    base_url = "https://acme.example.com/api/v1"; api_key = "…"; webhook_secret = "…"
+
+``settings.shops()`` lists every shop's effective values (:class:`ShopSettings`), ``settings.shop(id)`` one.
+
+Migration path: the code reads ``settings.totalgest.*``, ``settings.f360.*``, ``settings.orders.*`` … as
+if there were one shop. ``settings.for_shop(id)`` returns a :class:`Settings` *view* whose ``totalgest``,
+``f360``, ``orders``, ``products`` and ``payment_methods`` are that shop's, so any existing code path runs
+for one shop unchanged: the CLI gives every command the view of the shop chosen by ``--shop`` /
+``TGFLOW_SHOP`` (``tgflow.cli.common.load_settings``). A worker, webhook receiver or report that serves
+every shop later loops over ``settings.shops()`` and hands each part ``settings.for_shop(shop.id)``; call
+sites move to ``shop.id`` for workflow/schedule ids one at a time. Until then:
+
+- workflow and schedule ids and status-store rows are keyed by ``totalgest.shop_id`` (as today), so two
+  ``[[shops]]`` with the same TotalGest shop id are refused;
+- each ``[[shops]]`` view polls its own task queue, ``<temporal.task_queue>-<id>`` (or the shop's
+  ``task_queue``), so a worker started for one shop (``TGFLOW_SHOP=acme tgflow worker``) never runs
+  another shop's tasks with the wrong credentials. The single-shop form keeps ``temporal.task_queue``;
+  moving an existing deployment into ``[[shops]]`` keeps its queue with ``task_queue = "tgflow"``.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +46,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tomli_w
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -254,6 +297,100 @@ class ConsoleSettings(BaseModel):
         return _console_secret(value)
 
 
+SHOP_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,30}[A-Za-z0-9])?$")
+
+
+def _overrides(model: type[BaseModel], value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A shop's ``orders`` / ``products`` table: only keys of ``model`` (a typo is an error, not a silent
+    default), each value valid there. Kept as the given keys, merged over the top-level table later."""
+    if value is None:
+        return None
+    unknown = sorted(set(value) - set(model.model_fields))
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} (known: {', '.join(model.model_fields)})")
+    try:
+        model.model_validate(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(p) for p in error.get("loc", ()))
+        raise ValueError(f"{key}: {error.get('msg', 'invalid')} (got {error.get('input')!r})") from None
+    return dict(value)
+
+
+class ShopEntry(BaseModel):
+    """One ``[[shops]]`` table as written in the file (:class:`ShopSettings` holds the effective values)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    enabled: bool = True
+    totalgest: TotalGestSettings = TotalGestSettings()
+    f360: Framework360Settings = Framework360Settings()
+    payment_methods: dict[str, str] | None = None
+    orders: dict[str, Any] | None = None
+    products: dict[str, Any] | None = None
+    #: The task queue this shop's workflows run on; unset: ``<temporal.task_queue>-<id>``.
+    task_queue: str | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        if not SHOP_ID.match(value):
+            raise ValueError(f"{value!r} is not a shop id: letters, digits and dashes, at most 32, "
+                             "not starting or ending with a dash")
+        return value
+
+    @field_validator("orders")
+    @classmethod
+    def _valid_orders(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _overrides(OrderExportSettings, value)
+
+    @field_validator("products")
+    @classmethod
+    def _valid_products(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _overrides(ProductImportSettings, value)
+
+    @model_validator(mode="after")
+    def _shop_id_required(self) -> ShopEntry:
+        if not self.totalgest.shop_id:
+            raise ValueError("totalgest.shop_id is required (every workflow and schedule id carries it)")
+        return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_the_shop(cls, data: Any, handler: Any) -> ShopEntry:
+        """Errors read ``shops[acme].totalgest.endpoint: …``: the shop and the key (pydantic's own
+        location would only say ``shops.0``)."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            shop = data.get("id") if isinstance(data, dict) else None
+            label = f"shops[{shop}]" if isinstance(shop, str) and shop else "shops[#]"
+            problems = []
+            for error in exc.errors():
+                where = ".".join(str(p) for p in error.get("loc", ()) if not isinstance(p, int))
+                message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+                inner = re.match(r"^(\w+): (.*)$", message)
+                if where in ("orders", "products") and inner:  # _overrides names the key inside the table
+                    where, message = f"{where}.{inner.group(1)}", inner.group(2)
+                problems.append(f"{label}.{where}: {message}" if where else f"{label}: {message}")
+            raise ValueError("; ".join(problems)) from None
+
+
+class ShopSettings(BaseModel):
+    """One shop's effective settings: its own TotalGest and Framework360, the top-level ``orders``,
+    ``products`` and ``payment_methods`` with the shop's overrides merged over them."""
+
+    id: str
+    enabled: bool = True
+    totalgest: TotalGestSettings
+    f360: Framework360Settings
+    orders: OrderExportSettings
+    products: ProductImportSettings
+    payment_methods: dict[str, str]
+    task_queue: str
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TGFLOW_",
@@ -277,6 +414,89 @@ class Settings(BaseSettings):
     console_secret: SecretStr | None = Field(None, exclude=True)
     database_url: str = "sqlite:///./tgflow.db"
     payment_methods: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_PAYMENT_METHODS))
+    #: ``[[shops]]``: several shops in one deployment (see the module docstring). Empty: the single-shop form.
+    #: Named ``shops`` in the file (``_TomlFile`` renames it: ``shops()`` is the accessor; an alias would
+    #: make pydantic-settings read an unprefixed ``SHOPS`` environment variable).
+    shops_config: list[ShopEntry] = Field(default_factory=list)
+
+    #: The shop this is the view of (:meth:`for_shop`); None on the settings as loaded.
+    _shop: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _one_form_unique_ids(self) -> Settings:
+        if not self.shops_config:
+            return self
+        both = [name for name, value, default in (("[totalgest] / TGFLOW_TOTALGEST__*", self.totalgest, TotalGestSettings()),
+                                                  ("[f360] / TGFLOW_F360__*", self.f360, Framework360Settings()))
+                if value != default]
+        if both:
+            raise ValueError(f"both [[shops]] and the single-shop form ({' and '.join(both)}) are set: move those "
+                             "values into a [[shops]] table, or remove the [[shops]] tables")
+        seen: dict[str, str] = {}
+        tg_seen: dict[str, str] = {}
+        for entry in self.shops_config:
+            if entry.id in seen:
+                raise ValueError(f"shops[{entry.id}]: the shop id {entry.id!r} is used twice; each [[shops]] needs its own id")
+            seen[entry.id] = entry.id
+            tg = entry.totalgest.shop_id
+            if tg in tg_seen:
+                raise ValueError(f"shops[{entry.id}].totalgest.shop_id: {tg!r} is also shops[{tg_seen[tg]}]'s; workflow "
+                                 "ids and status rows are keyed by the TotalGest shop id, so each shop needs its own")
+            tg_seen[tg] = entry.id
+        return self
+
+    @property
+    def multi_shop(self) -> bool:
+        """True when the shops come from ``[[shops]]`` tables (even just one)."""
+        return bool(self.shops_config)
+
+    @property
+    def shop_key(self) -> str:
+        """The id of the shop these settings are for: the view's shop, else the TotalGest shop id."""
+        return self._shop or self.totalgest.shop_id
+
+    def shops(self) -> list[ShopSettings]:
+        """Every shop with its effective values, in the file's order; the single-shop form is one shop
+        whose id is its TotalGest shop id."""
+        if not self.shops_config:
+            return [ShopSettings(id=self.totalgest.shop_id, enabled=True, totalgest=self.totalgest, f360=self.f360,
+                                 orders=self.orders, products=self.products,
+                                 payment_methods=dict(self.payment_methods), task_queue=self.temporal.task_queue)]
+        return [self._effective(entry) for entry in self.shops_config]
+
+    def _effective(self, entry: ShopEntry) -> ShopSettings:
+        return ShopSettings(
+            id=entry.id, enabled=entry.enabled, totalgest=entry.totalgest, f360=entry.f360,
+            orders=OrderExportSettings.model_validate(self.orders.model_dump() | (entry.orders or {})),
+            products=ProductImportSettings.model_validate(self.products.model_dump() | (entry.products or {})),
+            payment_methods=dict(self.payment_methods) | (entry.payment_methods or {}),
+            task_queue=entry.task_queue or f"{self.temporal.task_queue}-{entry.id}",
+        )
+
+    def shop_ids(self) -> list[str]:
+        return [shop.id for shop in self.shops()]
+
+    def shop(self, shop_id: str) -> ShopSettings:
+        """One shop's effective values, or a :class:`ConfigError` listing the shops there are."""
+        for shop in self.shops():
+            if shop.id == shop_id:
+                return shop
+        raise ConfigError(f"no shop {shop_id!r} is configured; the shops are: {', '.join(self.shop_ids()) or '(none)'}")
+
+    def for_shop(self, shop_id: str) -> Settings:
+        """A single-shop view: these settings with ``totalgest``, ``f360``, ``orders``, ``products``,
+        ``payment_methods`` and the task queue of shop ``shop_id``, and no ``[[shops]]`` (the migration path
+        in the module docstring). The single-shop form's own shop gets these settings themselves."""
+        shop = self.shop(shop_id)
+        if not self.shops_config:
+            return self
+        view = self.model_copy(update={
+            "totalgest": shop.totalgest, "f360": shop.f360, "orders": shop.orders, "products": shop.products,
+            "payment_methods": shop.payment_methods, "shops_config": [],
+            "temporal": self.temporal.model_copy(update={"task_queue": shop.task_queue}),
+        })
+        view._shop = shop.id
+        return view
 
     @classmethod
     def settings_customise_sources(
@@ -328,9 +548,12 @@ class _TomlFile(TomlConfigSettingsSource):
 
     def _read_file(self, file_path: Any) -> dict[str, Any]:
         try:
-            return super()._read_file(file_path)
+            data = super()._read_file(file_path)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file_path} is not valid TOML: {exc}") from None
+        if "shops" in data:
+            data["shops_config"] = data.pop("shops")
+        return data
 
 
 def setting_name(loc: tuple[Any, ...]) -> str:
@@ -344,7 +567,17 @@ def describe_error(exc: Exception) -> str:
         problems = []
         for error in exc.errors():
             message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-            problems.append(f"{setting_name(tuple(error.get('loc', ())))}: {message}")
+            loc = tuple(error.get("loc", ()))
+            if loc[:1] == ("shops_config",):  # the message names the shop and the key (ShopEntry._name_the_shop)
+                index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+                shown = message.replace("shops[#]", f"shops[#{index + 1}]") if index is not None else message
+                if not shown.startswith("shops["):
+                    shown = f"shops: {shown}"
+                problems.append(shown)
+            elif not loc:
+                problems.append(message)
+            else:
+                problems.append(f"{setting_name(loc)}: {message}")
         return "; ".join(problems) + f" (set in the environment or in {config_path()})"
     return str(exc).replace("\n", " ")
 
@@ -363,6 +596,9 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings as TOML readable by the owner only (it holds passwords)."""
     path = path or config_path()
     data = _plain(settings.model_dump())
+    shops = data.pop("shops_config", None)
+    if shops:
+        data["shops"] = shops
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "wb") as fh:
@@ -374,14 +610,29 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
 def load_settings(*, require_file: bool = True, require_shop: bool = False, **overrides: Any) -> Settings:
     """The settings, or a :class:`ConfigError` naming what to fix: a ``TGFLOW_CONFIG`` file that does not
     exist (unless ``require_file`` is off), a TOML syntax error, a malformed value, or (with
-    ``require_shop``) an empty shop id, which would otherwise end up in workflow and schedule ids."""
+    ``require_shop``) an empty shop id, which would otherwise end up in workflow and schedule ids
+    (``[[shops]]`` tables require theirs when read)."""
     if require_file:
         require_config_file()
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_error(exc)) from None
-    if require_shop and not settings.totalgest.shop_id:
+    if require_shop and not settings.multi_shop and not settings.totalgest.shop_id:
         raise ConfigError(f"TGFLOW_TOTALGEST__SHOP_ID is not set (in the environment or in {config_path()}): "
                           "every workflow and schedule id carries it; run `tgflow configure` or set it")
     return settings
+
+
+def select_shop(settings: Settings, shop_id: str | None) -> Settings:
+    """The view of the shop a command acts on (``--shop`` / ``TGFLOW_SHOP``): the named one; with no name,
+    the only shop there is; with several, a :class:`ConfigError` listing them."""
+    if shop_id:
+        return settings.for_shop(shop_id)
+    if not settings.multi_shop:
+        return settings
+    ids = settings.shop_ids()
+    if len(ids) == 1:
+        return settings.for_shop(ids[0])
+    raise ConfigError(f"{len(ids)} shops are configured ({', '.join(ids)}): choose one with "
+                      "`tgflow --shop ID …` or TGFLOW_SHOP=ID")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Coroutine
 from datetime import date, datetime, timezone
@@ -28,13 +29,26 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def load_settings(*, require_file: bool = True, require_shop: bool = True) -> Settings:
-    """The settings, or one line naming what to fix and exit 2 (see :func:`tgflow.config.load_settings`)."""
-    from tgflow.config import ConfigError
+#: The shop chosen with ``tgflow --shop ID`` (the root option, which also reads ``TGFLOW_SHOP``).
+selected_shop: str | None = None
+
+
+def chosen_shop() -> str | None:
+    """``--shop``, else ``TGFLOW_SHOP`` (for commands run without the root callback, e.g. from tests)."""
+    return selected_shop or os.environ.get("TGFLOW_SHOP") or None
+
+
+def load_settings(*, require_file: bool = True, require_shop: bool = True, one_shop: bool = True) -> Settings:
+    """The settings, or one line naming what to fix and exit 2 (see :func:`tgflow.config.load_settings`).
+    With ``one_shop`` (every command acting on one shop), the view of the shop chosen by ``--shop`` /
+    ``TGFLOW_SHOP`` (:func:`tgflow.config.select_shop`): with one shop configured it may be left out; with
+    several and none chosen, exit 2 with a line listing them. Without, the settings of every shop."""
+    from tgflow.config import ConfigError, select_shop
     from tgflow.config import load_settings as load
 
     try:
-        return load(require_file=require_file, require_shop=require_shop)
+        settings = load(require_file=require_file, require_shop=require_shop)
+        return select_shop(settings, chosen_shop()) if one_shop else settings
     except ConfigError as exc:
         fail(f"configuration: {exc}", EXIT_CONFIG)
 
@@ -44,8 +58,11 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def fail(message: str, code: int = EXIT_FAILURES) -> NoReturn:
-    """One clear line on stderr, then exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """One clear line on stderr, then exit with ``code``. The message is text, not Rich markup: a
+    ``[[shops]]`` or ``[totalgest]`` in it is shown as written."""
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

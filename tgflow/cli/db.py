@@ -77,7 +77,7 @@ def upgrade(json_output: bool = JSON) -> None:
     added and it is stamped at the baseline.
 
     Example: `tgflow db upgrade` → `sqlite:///./tgflow.db: upgraded from 0001_baseline to 0002_… (latest)`"""
-    settings = load_settings(require_shop=False)  # the database is all these commands need
+    settings = load_settings(require_shop=False, one_shop=False)  # the database is all these commands need
     result = upgrade_database(settings)
     if json_output:
         emit_json({"database": shown_url(settings), **result.as_dict()})
@@ -92,7 +92,7 @@ def current(json_output: bool = JSON) -> None:
     Example: `tgflow db current --json`"""
     from tgflow.store import schema
 
-    settings = load_settings(require_shop=False)  # the database is all these commands need
+    settings = load_settings(require_shop=False, one_shop=False)  # the database is all these commands need
 
     def look(engine):
         return schema.current(engine), schema.is_pre_alembic(engine), schema.head()

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 from pydantic import ValidationError
 
-from tgflow.cli import alerts, db, drift, orders, products, schedule, shipments, sim, status, webhook
+from tgflow.cli import alerts, common, db, drift, orders, products, schedule, shipments, shops, sim, status, webhook
 from tgflow.cli import console as console_cli
 from tgflow.cli.common import (
     EXIT_CONFIG,
@@ -55,8 +55,12 @@ def _version(value: bool) -> None:
 def _root(
     show_version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
                                       help="Print tgflow's version and exit."),
+    shop: Optional[str] = typer.Option(None, "--shop", envvar="TGFLOW_SHOP", metavar="ID",
+                                       help="The shop the command acts on, with several [[shops]] configured "
+                                            "(`tgflow shops` lists them); may be left out with one shop."),
 ) -> None:
     """Keep a Framework360 shop and the TotalGest ERP in sync, run by Temporal."""
+    common.selected_shop = shop or None
 
 
 def configure(
@@ -72,7 +76,10 @@ def configure(
 ) -> None:
     """Ask for (or take as options) the TotalGest and Framework360 settings, validate them, save them (mode 0600)."""
     # The file named by TGFLOW_CONFIG may be the one being created; the shop id is asked below.
-    current = load_settings(require_file=False, require_shop=False)
+    current = load_settings(require_file=False, require_shop=False, one_shop=False)
+    if current.multi_shop:
+        fail(f"`tgflow configure` writes the single-shop form, and {config_path()} has [[shops]] tables: edit the "
+             "shop's table there, then run `tgflow --shop ID check`", EXIT_CONFIG)
 
     def ask(value: Optional[str], prompt: str, default: str, hide: bool = False) -> str:
         if value is not None:
@@ -236,6 +243,7 @@ COMMANDS: list[tuple[str, Callable[..., None], bool]] = [
     ("drift-report", drift.drift_report, False),
     ("reconcile", drift.drift_report, True),  # the drift report's former name, kept working
     ("config-path", show_config_path, False),
+    ("shops", shops.shops, False),
 ]
 #: Command groups (`tgflow <group> ...`): each cli module's ``app: typer.Typer``.
 GROUPS: list[tuple[str, typer.Typer]] = [
