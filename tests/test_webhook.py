@@ -165,7 +165,7 @@ async def test_webhook_subscribe_registers_cancel_and_refund_events_too(settings
         as_json = await pipe(env, "webhook", "subscribe", f"{receiver.url}/hook", "--json")
         assert as_json.code == 0, as_json
         assert set(json.loads(as_json.stdout)["events"]) == {"order.completed", "order.updated", "order.cancelled",
-                                                             "order.refunded"}
+                                                             "order.refunded", "orders.export_requested"}
         order = f360_sim.sim.create_order()
         f360_sim.sim.refund_order(order["id"], amount="1.00")
         f360_sim.sim.cancel_order(order["id"])
