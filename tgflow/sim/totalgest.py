@@ -522,6 +522,7 @@ class TotalGestSim:
     def set_faults(self, **faults: float) -> None:
         """Replace the fault set (error_rate, error_after_commit_rate, timeout_rate, timeout_seconds,
         rate_limit_burst, rate_limit_rate, retry_after_seconds, slow_ms, token_ttl_seconds); no args clears all."""
+        seed = faults.pop("seed", None)  # a fresh random stream for the faults (runs that differ)
         unknown = set(faults) - set(_FAULT_DEFAULTS)
         if unknown:
             raise ValueError(f"unknown fault(s) {sorted(unknown)}; known: {sorted(_FAULT_DEFAULTS)}")
@@ -533,6 +534,8 @@ class TotalGestSim:
         with self._lock:
             self._faults = merged
             self._burst_left = int(merged["rate_limit_burst"])
+            if seed is not None:
+                self._fault_rng = random.Random(int(seed))
 
     def expire_tokens(self) -> None:
         """Every token issued so far now answers 401 token_expired."""
