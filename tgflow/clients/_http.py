@@ -54,7 +54,7 @@ def retry_delay(exc: TransientError, attempt: int, rand: Callable[[], float] = r
     otherwise a short exponential backoff with jitter, so retries of concurrent calls spread out."""
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return exc.retry_after if exc.retry_after <= SAFE_MAX_RETRY_AFTER_SECONDS else None
-    return min(SAFE_BACKOFF_MAX_SECONDS, SAFE_BACKOFF_SECONDS * 2 ** (attempt - 1)) * (0.5 + rand())
+    return min(SAFE_BACKOFF_MAX_SECONDS, SAFE_BACKOFF_SECONDS * 2.0 ** (attempt - 1)) * (0.5 + rand())
 
 
 async def retrying(call: Callable[[], Awaitable[T]], *, attempts: int = SAFE_ATTEMPTS,
