@@ -227,10 +227,11 @@ class OrderActivities:
                 async def lookup() -> list | None:
                     return await tg.find_customers(email) or None
 
-                await api_call(lambda: create_or_find(lambda: tg.create_customer(customer), lookup),
-                               what="creating the customer", number=number)
-                found = await api_call(lambda: tg.find_customers(email), what="looking up the new customer",
-                                       number=number)
+                created = await api_call(lambda: create_or_find(lambda: tg.create_customer(customer), lookup),
+                                         what="creating the customer", number=number)
+                # A lost acknowledgement was resolved by the look-up (the list); a create is read back as before.
+                found = created if isinstance(created, list) else await api_call(
+                    lambda: tg.find_customers(email), what="looking up the new customer", number=number)
                 if not found:
                     raise ApplicationError(f"order {number}: the customer just created is not found yet",
                                            type="CustomerNotVisible")
