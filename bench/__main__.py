@@ -6,7 +6,7 @@
     .venv/bin/python -m bench --json results.json   # also write the rows as JSON
     .venv/bin/python -m bench --markdown out.md     # also write the table as Markdown (docs/benchmarks.md)
 
-Benchmarks: import-full, import-incremental, import-growth, orders, orders-floor.
+Benchmarks: import-full, import-incremental, import-growth, orders, orders-floor, orders-faults.
 Exit code 0 when every target with a verdict is met, 1 when one is missed, 2 on a harness error.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.harness import Stack
 from bench.report import Row, markdown, print_table
 
-BENCHES = ("import-full", "import-incremental", "import-growth", "orders", "orders-floor")
+BENCHES = ("import-full", "import-incremental", "import-growth", "orders", "orders-floor", "orders-faults")
 
 
 def log(msg: str) -> None:
@@ -46,6 +46,10 @@ async def run(only: set[str], quick: bool, keep: bool, articles: int | None = No
             from bench.orders import run_orders
 
             rows += await run_orders(stack, address, only, quick, log)
+        if "orders-faults" in only:
+            from bench.orders_faults import run_orders_faults
+
+            rows += await run_orders_faults(stack, quick, log)
     return rows
 
 

@@ -39,7 +39,8 @@ from bench.report import Row
 
 #: ``--orders-max-concurrent``: overrides settings.orders.max_concurrent (None: tgflow's default).
 MAX_CONCURRENT: int | None = None
-THROUGHPUT_RATIO_TARGET = 0.8
+#: Issue 16 raised it from 0.8 (issue 13) to 0.9.
+THROUGHPUT_RATIO_TARGET = 0.9
 LATENCY_RATIO_TARGET = 1.5
 FLOOR_IN_FLIGHT = 50
 #: Pause before each lone run. Back to back, lone workflows on this dev server settle at ~200 ms

@@ -28,7 +28,6 @@ from bench.harness import (
     wait_for_pollers,
 )
 from bench.report import Row
-from tgflow.clients.framework360 import STATUS_PUT_CONCURRENCY
 
 RSS_TARGET_MB = 250.0
 FULL_RATIO_TARGET = 1.3
@@ -52,7 +51,8 @@ class FullResult:
     writes: int
     floor_writes: int
     #: The floor plus one integration-status PUT per created product (the contract's minimum for that column).
-    floor_puts_seconds: float | None = None
+    status_sets: int = 0
+    floor_status_sets: int = 0
 
 
 class ImportStack:
@@ -66,18 +66,20 @@ class ImportStack:
         self.settings = None
         self.client = None
 
-    def floor(self, *, status_puts: bool = False) -> dict:
+    def floor(self) -> dict:
         assert self.tg is not None
         f360 = self.stack.framework360_sim()
         try:
             out = subprocess.run(
                 [PYTHON, "-m", "bench.floor_products", "--totalgest", self.tg.url + "/api/v1",
-                 "--framework360", f360.url + "/api/v1", *(["--status-puts"] if status_puts else [])],
+                 "--framework360", f360.url + "/api/v1"],
                 capture_output=True, text=True, timeout=1800, env=child_env())
             if out.returncode != 0:
                 raise RuntimeError(f"the floor script failed (exit {out.returncode}): {out.stderr[-1500:]}")
             result = json.loads(out.stdout.strip().splitlines()[-1])
-            result["writes"] = f360_writes(admin(f360, "GET", "/stats"))
+            stats = admin(f360, "GET", "/stats")
+            result["writes"] = f360_writes(stats)
+            result["status_sets"] = stats["batch_integration_sets"] + stats["product_integration_puts"]
             return result
         finally:
             self.stack.stop(f360)
@@ -117,13 +119,12 @@ class ImportStack:
                 self.stack.stop(proc)
 
 
-async def full_import(stack: Stack, temporal_address: str, articles: int, *, keep: bool = False,
-                      status_floor: bool = False) -> tuple[FullResult, ImportStack]:
+async def full_import(stack: Stack, temporal_address: str, articles: int, *, keep: bool = False
+                      ) -> tuple[FullResult, ImportStack]:
     """Floor then tgflow full import at this size. With ``keep`` the stack stays up (incremental runs)."""
     s = ImportStack(stack, temporal_address, articles)
     await s.start()
     floor = s.floor()
-    floor_puts = s.floor(status_puts=True)["seconds"] if status_floor else None
     await s.start_tgflow()
     assert s.f360 is not None and s.worker is not None
     seconds, report = await s.run_import(full=True)
@@ -132,10 +133,15 @@ async def full_import(stack: Stack, temporal_address: str, articles: int, *, kee
     result = FullResult(articles=articles, seconds=seconds, floor_seconds=floor["seconds"], rss_mb=rss,
                         floor_rss_mb=floor["peak_rss_mb"], created=stats["products_created"],
                         errors=report.errors, floor_created=floor["created"], writes=f360_writes(stats),
-                        floor_writes=floor["writes"], floor_puts_seconds=floor_puts)
+                        floor_writes=floor["writes"],
+                        status_sets=stats["batch_integration_sets"] + stats["product_integration_puts"],
+                        floor_status_sets=floor["status_sets"])
     if result.created != floor["created"]:
         raise RuntimeError(f"{articles} articles: tgflow created {result.created} products, the floor "
                            f"{floor['created']}: the runs did not do the same work")
+    if result.status_sets < result.created or floor["status_sets"] < floor["created"]:
+        raise RuntimeError(f"{articles} articles: status column written for {result.status_sets} products by tgflow, "
+                           f"{floor['status_sets']} by the floor, of {result.created}: not the same work")
     if not keep:
         s.close()
     return result, s
@@ -146,13 +152,9 @@ def full_rows(r: FullResult, bench: str = "import-full") -> list[Row]:
     return [
         Row(bench, f"full import, {n} articles: wall time", r.seconds, "s", floor=r.floor_seconds,
             target=FULL_RATIO_TARGET, direction="le",
-            note=(f"{r.created:,} products created by both; Framework360 write requests: tgflow {r.writes:,}, "
+            note=(f"{r.created:,} products created by both, status column written in the batch items "
+                  f"({r.status_sets:,} / {r.floor_status_sets:,}); Framework360 write requests: tgflow {r.writes:,}, "
                   f"floor {r.floor_writes:,}")),
-        *([Row(bench, f"full import, {n} articles: vs floor + 1 status PUT per product", r.seconds, "s",
-               floor=r.floor_puts_seconds,
-               note="informative: the floor that also fills the status column the only way the Framework360 "
-                    f"contract allows (one PUT per product, {STATUS_PUT_CONCURRENCY} at a time as tgflow)")]
-          if r.floor_puts_seconds else []),
         Row(bench, f"full import, {n} articles: worker peak RSS", r.rss_mb, "MB", floor=r.floor_rss_mb,
             target=RSS_TARGET_MB, direction="le", target_on_ratio=False,
             note="floor = the plain script's own peak RSS (informative)"),
@@ -229,8 +231,7 @@ async def run_products(stack: Stack, temporal_address: str, only: set[str], quic
     results: dict[int, FullResult] = {}
     if only & {"import-full", "import-incremental", "import-growth"}:
         log(f"product import: {big:,} articles (floor, then full import)…")
-        result, s = await full_import(stack, temporal_address, big, keep="import-incremental" in only,
-                                      status_floor="import-full" in only)
+        result, s = await full_import(stack, temporal_address, big, keep="import-incremental" in only)
         results[big] = result
         log(f"  tgflow {result.seconds:.1f} s, floor {result.floor_seconds:.1f} s, worker RSS {result.rss_mb:.0f} MB")
         if "import-full" in only:

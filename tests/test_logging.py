@@ -59,7 +59,7 @@ async def test_json_logs_carry_workflow_ids_and_never_a_secret(client, settings,
     assert report.created == 119 and report.errors == 1 and len(f360.products()) == 119
     text = worker.log_text()
     lines = [line for line in text.splitlines() if line.strip()]
-    assert len(lines) > 50, text
+    assert len(lines) > 30, text  # (over 150 while each product's status column took a PUT of its own)
 
     records = []
     for line in lines:
@@ -76,10 +76,10 @@ async def test_json_logs_carry_workflow_ids_and_never_a_secret(client, settings,
     assert in_activity, "no line carries the activity type"
     assert all(r["workflow_id"] == "product-import-1001-manual" and r.get("run_id") for r in in_activity)
     assert {r["logger"] for r in in_activity} >= {"temporalio.activity", "httpx"}
-    # The status PUTs bypass httpx (their own keep-alive lanes) and are logged all the same, one per product.
-    puts = [r for r in in_activity if r["message"].startswith("HTTP Request: PUT")
-            and "/integrations/totalgest" in r["message"]]
-    assert len(puts) >= 119, len(puts)
+    # The product writes (status column included, in the batch items) are logged by httpx inside the activity.
+    batches = [r for r in in_activity if r["message"].startswith("HTTP Request: POST")
+               and "/products/batch" in r["message"]]
+    assert len(batches) >= 2, len(batches)  # 119 products: ≥ 2 calls of ≤ 100
     assert not any("{'activity_id'" in r["message"] for r in records if r["logger"] == "temporalio.activity")
     # httpcore traces request headers: it never logs, whatever the level.
     assert not any(r["logger"].startswith("httpcore") for r in records)

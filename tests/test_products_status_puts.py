@@ -1,5 +1,6 @@
-"""The product list's status column: ``Framework360Client.set_product_statuses`` (one PUT per product on
-keep-alive lanes) and the import's ``pending`` protocol (a link whose status PUT is not confirmed is sent again)."""
+"""The product list's status column: written inside the import's ``/products/batch`` items (contract 1.1),
+``Framework360Client.set_product_statuses`` (one PUT per product, for refusals and resends) and the import's
+``pending`` protocol (a link whose status PUT is not confirmed is sent again)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ async def _products(f360: Framework360Client, n: int) -> list[int]:
     return [r.id for r in result.create]
 
 
-async def test_every_status_is_set_once_on_reused_connections(settings, f360_sim):
+async def test_every_status_is_set_once(settings, f360_sim):
     async with Framework360Client(settings.f360) as f360:
         ids = await _products(f360, 60)
         f360_sim.sim.reset_stats()
@@ -32,12 +33,8 @@ async def test_every_status_is_set_once_on_reused_connections(settings, f360_sim
         await f360.set_product_statuses([(pid, IntegrationStatus(status="linked", remote_id=str(pid))) for pid in ids],
                                         concurrency=4, sent=sent)
         assert sorted(sent) == list(range(60))
-        lanes = f360._lanes._lanes
-        writers = [lane._writer for lane in lanes]
-        assert len(lanes) == 4 and all(w is not None for w in writers)
         await f360.set_product_statuses([(ids[0], IntegrationStatus(status="error", message="é ünïcode"))],
                                         concurrency=4)
-        assert lanes[0]._writer is writers[0]  # kept alive between calls
     assert f360_sim.sim.stats()["product_integration_puts"] == 61
     for i, pid in enumerate(ids[1:], start=1):
         assert f360_sim.sim.product_by_sku(f"SKU-{i}")["integrations"]["totalgest"]["remote_id"] == str(pid)
@@ -208,8 +205,8 @@ def tls_files(tmp_path):
 
 
 async def test_status_puts_over_https_verify_the_server_like_httpx(settings, tls_files, monkeypatch):
-    """Framework360 is HTTPS in production: the lanes use TLS with httpx's verification (``SSL_CERT_FILE``
-    honoured), so a certificate httpx trusts works and one it does not trust is refused on both paths."""
+    """Framework360 is HTTPS in production: status PUTs verify the server (``SSL_CERT_FILE`` honoured), so a
+    certificate httpx trusts works and one it does not trust is refused, and nothing is written then."""
     from tgflow.sim.framework360 import Framework360Sim, create_app
     from tgflow.sim.server import ServerThread
 
@@ -225,7 +222,6 @@ async def test_status_puts_over_https_verify_the_server_like_httpx(settings, tls
                 sent: list[int] = []
                 await f360.set_product_statuses(
                     [(pid, IntegrationStatus(status="linked", remote_id=f"TG-{pid}")) for pid in ids], sent=sent)
-                assert f360._lanes is not None  # the lanes, not the httpx fallback
                 assert sorted(sent) == list(range(12))
             stored = [sim.product_by_sku(f"SKU-{i}") for i in range(12)]
             assert [(p["id"], p["integrations"]["totalgest"]["status"], p["integrations"]["totalgest"]["remote_id"])
@@ -238,3 +234,48 @@ async def test_status_puts_over_https_verify_the_server_like_httpx(settings, tls
             assert sim.product_by_sku("SKU-0")["integrations"]["totalgest"]["status"] == "linked"
     finally:
         sim.close()
+
+
+async def test_import_writes_the_status_column_inside_its_batch_items(client, settings, tg_sim, f360_sim, store, worker):
+    """Contract 1.1: creates carry ``integrations.totalgest`` (no PUT per product); a link not confirmed
+    ``linked`` (an attempt that died after its batch) is confirmed by its next batch item: an update carries
+    the status with the changed fields, an unchanged product gets a status-only update; still no PUT."""
+    import sqlalchemy as sa
+
+    from tgflow.store.models import ProductLink
+
+    tg, f360 = tg_sim.sim, f360_sim.sim
+    shop = settings.totalgest.shop_id
+    settings.products.article_page_size = 120
+    report = await start_import(client, settings, full=True, wait=True,
+                                workflow_id=f"product-import-test-{uuid.uuid4().hex[:10]}")
+    assert (report.created, report.errors) == (300, 0), report
+    stats = f360.stats()
+    assert stats["product_integration_puts"] == 0
+    assert stats["batch_integration_sets"] == 300
+    for code in CODES:
+        column = f360.product_by_sku(code)["integrations"]["totalgest"]
+        assert column["status"] == "linked" and column["remote_id"] == str(tg.article(code)["id"]), code
+    assert len(pstore.list_links(store, shop, status="linked")) == 300
+
+    renamed, same = CODES[10:12], CODES[20:22]
+    with store.session() as s:
+        s.execute(sa.update(ProductLink).where(ProductLink.shop_id == shop, ProductLink.sku.in_(renamed + same))
+                  .values(status="pending"))
+    async with Framework360Client(settings.f360) as client360:
+        for code in renamed + same:
+            await client360.set_product_status(f360.product_by_sku(code)["id"], IntegrationStatus(status="not_linked"))
+    tg.touch_articles(renamed, name="Renamed article")
+    tg.touch_articles(same)  # read again, nothing to change but the status column
+    f360.reset_stats()
+    report = await start_import(client, settings, wait=True,
+                                workflow_id=f"product-import-test-{uuid.uuid4().hex[:10]}")
+    assert (report.updated, report.errors) == (2, 0), report
+    stats = f360.stats()
+    assert stats["product_integration_puts"] == 0
+    assert stats["batch_integration_sets"] == 4 and stats["products_updated"] == 4
+    for code in renamed + same:
+        assert_mirrors(tg, f360, code)  # content and the status column: linked
+    assert f360.product_by_sku(renamed[0])["name"] == "Renamed article"
+    assert pstore.list_links(store, shop, status="pending") == []
+    assert len(pstore.list_links(store, shop, status="linked")) == 300

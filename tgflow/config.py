@@ -189,9 +189,11 @@ class OrderExportSettings(BaseModel):
     reconcile_every_minutes: float = 5.0
     #: The order reconciliation re-reads orders updated this long before its cursor (clock skew, late writes).
     reconcile_overlap_seconds: float = 120.0
-    #: Backoff of transient failures (5xx, timeouts, 429): first wait and longest wait.
-    retry_initial_seconds: float = 1.0
-    retry_max_seconds: float = 60.0
+    #: Backoff of an export step's transient failures (5xx, timeouts, 429): first wait and longest wait. Short:
+    #: the TotalGest client already retries its safe calls inside the step, and a repeated step only looks up
+    #: again before creating (cheap and safe), so a step that still fails is retried soon rather than minutes later.
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 10.0
     #: One attempt of an export step longer than this is given up and retried (a worker that died mid-call).
     attempt_timeout_seconds: float = 90.0
     #: The queue continues as new after this many history events (None: when Temporal suggests it).

@@ -143,9 +143,9 @@ async def test_relogin_that_fails_does_not_turn_into_invalid_credentials(setting
         tg.expire_tokens()
         tg.set_faults(slow_ms=1000)  # every request takes 1 s: the two GETs are answered 401 at ~1 s
 
-        async def arm():  # ... and the re-login, arriving at ~1 s and decided at ~2 s, gets a 429
-            await asyncio.sleep(1.5)
-            tg.set_faults(slow_ms=1000, rate_limit_burst=1, retry_after_seconds=1)
+        async def arm():  # ... and the re-login, arriving at ~1 s and decided at ~2 s, gets a 429 whose
+            await asyncio.sleep(1.5)  # Retry-After is too long for the client to wait (it goes to the caller)
+            tg.set_faults(slow_ms=1000, rate_limit_burst=1, retry_after_seconds=30)
 
         results = await asyncio.gather(api.get_shop(), api.get_shop(), arm(), return_exceptions=True)
         tg.set_faults()

@@ -43,11 +43,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from tgflow import metrics
 from tgflow.activities.deps import Deps
 from tgflow.activities.starts import enqueue_orders, start_adjustments
+from tgflow.clients._http import SAFE_ATTEMPTS, retry_delay
 from tgflow.clients.errors import (
     AuthError,
     NotFoundError,
     PermanentError,
     RateLimitedError,
+    TransientError,
     ValidationError,
 )
 from tgflow.clients.framework360 import IntegrationStatus, Order
@@ -98,6 +100,30 @@ async def api_call(fn: Callable[[], Awaitable[T]], *, what: str, number: str | N
         raise not_exportable(f"{what}: {exc}", number) from None
 
 
+async def create_or_find(create: Callable[[], Awaitable[T]], find: Callable[[], Awaitable[T | None]], *,
+                         attempts: int = SAFE_ATTEMPTS) -> T:
+    """Send a create; if it fails for a transient reason (its answer may be lost after TotalGest committed
+    it), look the record up before sending it again: a lost acknowledgement is resolved by the look-up,
+    never by a blind repeat. A 429 was refused unprocessed: sent again after its Retry-After. The last
+    failure goes to the caller (the step's retry, which looks up before creating, too)."""
+    attempt = 1
+    while True:
+        try:
+            return await create()
+        except TransientError as exc:
+            if attempt >= attempts:
+                raise
+            if exc.status != 429:
+                found = await find()
+                if found is not None:
+                    return found
+            delay = retry_delay(exc, attempt)
+            if delay is None:
+                raise
+        attempt += 1
+        await asyncio.sleep(delay)
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -144,9 +170,14 @@ class OrderActivities:
         async with self._lock("customer:" + _digest(email.lower())):
             found = await api_call(lambda: tg.find_customers(email), what="looking up the customer", number=number)
             if not found:
-                await api_call(lambda: tg.create_customer(customer), what="creating the customer", number=number)
-                found = await api_call(lambda: tg.find_customers(email), what="looking up the new customer",
-                                       number=number)
+                async def lookup() -> list | None:
+                    return await tg.find_customers(email) or None
+
+                created = await api_call(lambda: create_or_find(lambda: tg.create_customer(customer), lookup),
+                                         what="creating the customer", number=number)
+                # A lost acknowledgement was resolved by the look-up (the list); a create is read back as before.
+                found = created if isinstance(created, list) else await api_call(
+                    lambda: tg.find_customers(email), what="looking up the new customer", number=number)
                 if not found:
                     raise ApplicationError(f"order {number}: the customer just created is not found yet",
                                            type="CustomerNotVisible")
@@ -234,7 +265,12 @@ class OrderActivities:
                     raise not_exportable(f"order {number}: {explain_rejection(order, exc.details)}",
                                          number) from None
 
-            created = await api_call(create, what=f"creating TotalGest order {number}", number=number)
+            async def lookup():
+                existing = await tg.find_orders(number)
+                return min(existing, key=lambda o: o.id) if existing else None
+
+            created = await api_call(lambda: create_or_find(create, lookup), what=f"creating TotalGest order {number}",
+                                     number=number)
             return ExportActivityResult(
                 outcome="linked", f360_number=number, tg_order_id=created.id, tg_order_number=created.number,
                 tg_customer_id=customer_id, f360_status=order.status, completed_at=order.completed_at)

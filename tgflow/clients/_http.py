@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -10,11 +13,22 @@ import pydantic
 from tgflow import metrics
 from tgflow.clients.errors import (
     PermanentError,
+    RateLimitedError,
+    TransientError,
     error_from_response,
     error_from_transport,
 )
 
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+T = TypeVar("T")
+
+#: Safe (idempotent) requests: tries in all, before the failure goes to the caller (Temporal retries the step).
+SAFE_ATTEMPTS = 3
+#: Backoff between them: first wait and longest wait in seconds, each jittered (×0.5 to ×1.5).
+SAFE_BACKOFF_SECONDS = 0.1
+SAFE_BACKOFF_MAX_SECONDS = 1.0
+#: A Retry-After up to this long is waited here; a longer one goes to the caller (the step's next retry).
+SAFE_MAX_RETRY_AFTER_SECONDS = 5.0
 
 
 async def send(api: str, http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -31,6 +45,38 @@ async def send(api: str, http: httpx.AsyncClient, method: str, url: str, **kwarg
     if response.status_code == 429:
         metrics.rate_limited(api)
     raise error_from_response(api, response)
+
+
+def retry_delay(exc: TransientError, attempt: int, rand: Callable[[], float] = random.random) -> float | None:
+    """How long to wait before trying again after ``attempt`` (1-based) failed with ``exc``; None: do not.
+
+    A Retry-After is honoured as given (None when longer than ``SAFE_MAX_RETRY_AFTER_SECONDS``);
+    otherwise a short exponential backoff with jitter, so retries of concurrent calls spread out."""
+    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+        return exc.retry_after if exc.retry_after <= SAFE_MAX_RETRY_AFTER_SECONDS else None
+    return min(SAFE_BACKOFF_MAX_SECONDS, SAFE_BACKOFF_SECONDS * 2.0 ** (attempt - 1)) * (0.5 + rand())
+
+
+async def retrying(call: Callable[[], Awaitable[T]], *, attempts: int = SAFE_ATTEMPTS,
+                   sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> T:
+    """Run a SAFE call (a read, a login, a look-up: repeating it changes nothing) up to ``attempts`` times:
+    a transient failure (5xx, timeout, connection error, 429) is tried again after ``retry_delay``; the last
+    one, a permanent one, or a Retry-After too long to wait here goes to the caller. Never for a create."""
+    attempt = 1
+    while True:
+        try:
+            return await call()
+        except TransientError as exc:
+            delay = retry_delay(exc, attempt) if attempt < attempts else None
+            if delay is None:
+                raise
+        attempt += 1
+        await sleep(delay)
+
+
+async def send_safe(api: str, http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """``send`` for idempotent requests only, with ``retrying``."""
+    return await retrying(lambda: send(api, http, method, url, **kwargs))
 
 
 def parse(api: str, model: type[ModelT], data: Any, what: str) -> ModelT:

@@ -3,16 +3,16 @@
 Bearer API key on every request; page-number pagination (``per_page`` <= 100);
 ``/products/batch`` answers per item. It never retries: Temporal does.
 
-The wire models live in :mod:`tgflow.clients.framework360_models`, the webhook
-signature check in :mod:`tgflow.clients.signatures` and the status-PUT transport in
-:mod:`tgflow.clients._h11_lanes`; the names other modules import from here are
-re-exported.
+The wire models live in :mod:`tgflow.clients.framework360_models` and the webhook
+signature check in :mod:`tgflow.clients.signatures`; the names other modules import
+from here are re-exported. Every call goes through httpx (the product import writes
+the status column inside its ``/products/batch`` items since contract 1.1, so the
+hand-built HTTP/1.1 lanes for per-product status PUTs are gone).
 """
 
 from __future__ import annotations
 
 import asyncio
-import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from tgflow.clients._h11_lanes import _StatusLanes
 from tgflow.clients._http import json_body, parse, send
 from tgflow.clients.framework360_models import (
     MAX_EXPORT_REQUEST,
@@ -102,20 +101,13 @@ __all__ = [
 API = "Framework360"
 MAX_PER_PAGE = 100
 MAX_BATCH = 100
-#: Integration-status PUTs in flight at once (``set_product_statuses``; the contract has no batch form).
+#: Integration-status PUTs in flight at once (``set_product_statuses``: the refusals and resends that
+#: still go one by one; the import's creates and updates carry the status in their batch items).
 STATUS_PUT_CONCURRENCY = 8
 
 
 class _Created(BaseModel):
     id: int
-
-
-def _proxied(base_url: str) -> bool:
-    """Whether httpx would send this client's requests through a proxy from the environment."""
-    proxies = urllib.request.getproxies()
-    scheme = httpx.URL(base_url).scheme
-    return bool(proxies.get(scheme) or proxies.get("all"))
-
 
 
 class Framework360Client:
@@ -137,12 +129,6 @@ class Framework360Client:
                 "Authorization": f"Bearer {settings.api_key.get_secret_value()}",
             },
         )
-        # Own lanes for the status PUTs, unless requests must go through an injected transport
-        # (tests) or an environment proxy: then they take the httpx client like every other call.
-        # Made on first use: most clients (check, webhook receiver, reports) never send a status PUT,
-        # and an HTTPS lane set costs a TLS context (~20 ms of CPU) to make.
-        self._use_lanes = transport is None and not _proxied(settings.base_url)
-        self._lanes: _StatusLanes | None = None
 
     async def __aenter__(self) -> "Framework360Client":
         return self
@@ -151,8 +137,6 @@ class Framework360Client:
         await self.aclose()
 
     async def aclose(self) -> None:
-        if self._lanes is not None:
-            self._lanes.close()
         await self._http.aclose()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -204,8 +188,8 @@ class Framework360Client:
 
     async def set_product_statuses(self, statuses: Sequence[tuple[int, IntegrationStatus]], *,
                                    concurrency: int = STATUS_PUT_CONCURRENCY, sent: list[int] | None = None) -> None:
-        """Set the integration status of many products: one PUT each, ``concurrency`` at a time,
-        each lane on its own keep-alive connection (see ``_StatusLanes``).
+        """Set the integration status of many products: one PUT each, ``concurrency`` at a time
+        (on the client's keep-alive connections).
 
         Stops taking new PUTs at the first failure and raises it once the PUTs in flight have
         ended. ``sent``, if given, collects the indexes (in ``statuses``) of the PUTs that went
@@ -214,26 +198,20 @@ class Framework360Client:
         """
         items = iter(enumerate(statuses))
         failures: list[BaseException] = []
-        if self._use_lanes and self._lanes is None:
-            self._lanes = _StatusLanes(self._http)
-        lanes = self._lanes
 
-        async def lane(number: int) -> None:
+        async def lane() -> None:
             for index, (product_id, status) in items:
                 if failures:
                     return
                 try:
-                    if lanes is not None:
-                        await lanes.put(number, product_id, status)
-                    else:
-                        await self.set_product_status(product_id, status)
+                    await self.set_product_status(product_id, status)
                 except Exception as exc:  # noqa: BLE001 - re-raised below, after the other lanes stop
                     failures.append(exc)
                     return
                 if sent is not None:
                     sent.append(index)
 
-        await asyncio.gather(*(lane(n) for n in range(min(max(1, concurrency), len(statuses)))))
+        await asyncio.gather(*(lane() for _ in range(min(max(1, concurrency), len(statuses)))))
         if failures:
             raise failures[0]
 

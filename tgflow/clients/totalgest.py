@@ -1,8 +1,11 @@
 """TotalGest ERP API client (contract: totalgest.openapi.yaml, version 1.1).
 
 Logs in with the shop/owner/user credentials, caches the bearer token and logs
-in again once when the server says ``token_expired``. It never retries
-anything else: Temporal does. The wire models live in
+in again once when the server says ``token_expired``. Safe requests (reads,
+look-ups, the login, a cancel) are tried again a few times on a transient failure
+with a short jittered backoff that honours Retry-After (``_http.retrying``), so one
+5xx does not restart a whole workflow step; creates are sent once (a lost answer is
+resolved by the caller's look-up, never by a blind repeat). The rest is Temporal's. The wire models live in
 :mod:`tgflow.clients.totalgest_models` and are re-exported here.
 """
 
@@ -15,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from tgflow.clients._http import json_body, parse, send
+from tgflow.clients._http import json_body, parse, retrying, send
 from tgflow.clients.errors import AuthError
 from tgflow.clients.totalgest_models import (
     Address,
@@ -115,9 +118,9 @@ class TotalGestClient:
     # -- auth ---------------------------------------------------------------
 
     async def login(self) -> None:
-        """Exchange the configured credentials for a bearer token."""
+        """Exchange the configured credentials for a bearer token (safe to repeat: retried)."""
         s = self._settings
-        response = await send(
+        response = await retrying(lambda: send(
             API, self._http, "POST", "/auth/token",
             json={
                 "shop_id": s.shop_id,
@@ -125,7 +128,7 @@ class TotalGestClient:
                 "username": s.username,
                 "password": s.password.get_secret_value(),
             },
-        )
+        ))
         body = json_body(response, API)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not token:
@@ -150,17 +153,22 @@ class TotalGestClient:
             assert self._token is not None
             return self._token
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        token = await self._ensure_token()
-        try:
-            response = await send(API, self._http, method, path,
+    async def _call(self, method: str, path: str, *, safe: bool | None = None, **kwargs: Any) -> Any:
+        """One request with the token; ``safe`` (default: GET) ones are retried on transient failures."""
+
+        async def once() -> httpx.Response:
+            token = await self._ensure_token()
+            try:
+                return await send(API, self._http, method, path,
                                   headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        except AuthError as exc:
-            if exc.code != "token_expired":
-                raise
-            token = await self._relogin(token)
-            response = await send(API, self._http, method, path,
+            except AuthError as exc:
+                if exc.code != "token_expired":
+                    raise
+                token = await self._relogin(token)
+                return await send(API, self._http, method, path,
                                   headers={"Authorization": f"Bearer {token}"}, **kwargs)
+
+        response = await (retrying(once) if (method == "GET" if safe is None else safe) else once())
         return json_body(response, API)
 
     def _shop(self, suffix: str = "") -> str:
@@ -266,7 +274,8 @@ class TotalGestClient:
 
         Raises ``NotCancellableError`` once the order is invoiced or shipped: credit it instead.
         """
-        data = await self._call("POST", self._shop(f"/orders/{order_id}/cancel"), json={"reason": reason})
+        data = await self._call("POST", self._shop(f"/orders/{order_id}/cancel"), safe=True,
+                                json={"reason": reason})
         return parse(API, Order, data, "cancelled order")
 
     async def find_credit_notes(self, external_ref: str) -> list[CreditNote]:

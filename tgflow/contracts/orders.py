@@ -46,8 +46,8 @@ class ExportParams(BaseModel):
     """How hard an export tries (from ``settings.orders``; passed as values, workflows never read settings)."""
 
     retry_for_hours: float = 24.0
-    retry_initial_seconds: float = 1.0
-    retry_max_seconds: float = 60.0
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 10.0
     attempt_timeout_seconds: float = 90.0
 
 

@@ -57,6 +57,7 @@ _DECIMAL_RE = re.compile(r"^-?\d+(\.\d+)?$")
 _FAULT_DEFAULTS: dict[str, float] = {
     "error_rate": 0.0, "error_after_commit_rate": 0.0, "timeout_rate": 0.0, "timeout_seconds": 5.0,
     "rate_limit_burst": 0, "retry_after_seconds": 1, "slow_ms": 0.0, "token_ttl_seconds": 0,
+    "rate_limit_rate": 0.0,
 }
 _ADDRESS_FIELDS = ("name", "street", "zip", "city", "country")
 _COMMIT_ROUTES = {"POST /shops/{shop_id}/customers", "POST /shops/{shop_id}/orders",
@@ -520,18 +521,21 @@ class TotalGestSim:
 
     def set_faults(self, **faults: float) -> None:
         """Replace the fault set (error_rate, error_after_commit_rate, timeout_rate, timeout_seconds,
-        rate_limit_burst, retry_after_seconds, slow_ms, token_ttl_seconds); no args clears all."""
+        rate_limit_burst, rate_limit_rate, retry_after_seconds, slow_ms, token_ttl_seconds); no args clears all."""
+        seed = faults.pop("seed", None)  # a fresh random stream for the faults (runs that differ)
         unknown = set(faults) - set(_FAULT_DEFAULTS)
         if unknown:
             raise ValueError(f"unknown fault(s) {sorted(unknown)}; known: {sorted(_FAULT_DEFAULTS)}")
         merged = dict(_FAULT_DEFAULTS)
         merged.update({k: float(v) for k, v in faults.items() if v is not None})
-        for name in ("error_rate", "error_after_commit_rate", "timeout_rate"):
+        for name in ("error_rate", "error_after_commit_rate", "timeout_rate", "rate_limit_rate"):
             if not 0.0 <= merged[name] <= 1.0:
                 raise ValueError(f"{name} must be within 0..1")
         with self._lock:
             self._faults = merged
             self._burst_left = int(merged["rate_limit_burst"])
+            if seed is not None:
+                self._fault_rng = random.Random(int(seed))
 
     def expire_tokens(self) -> None:
         """Every token issued so far now answers 401 token_expired."""
@@ -560,6 +564,8 @@ class TotalGestSim:
             f = self._faults
             if self._burst_left > 0:
                 self._burst_left -= 1
+                return ("rate_limit", f["retry_after_seconds"])
+            if f["rate_limit_rate"] and self._fault_rng.random() < f["rate_limit_rate"]:
                 return ("rate_limit", f["retry_after_seconds"])
             if f["error_rate"] and self._fault_rng.random() < f["error_rate"]:
                 return ("error", float(self._fault_rng.choice([500, 503])))

@@ -1,5 +1,7 @@
-"""The status column (``integrations/totalgest``): sending the PUTs, confirming their links, and the
-``statuses`` phase that sends again what an earlier pass stored ``pending`` but never confirmed."""
+"""The status column (``integrations/totalgest``) where it is not written inside a batch item: the PUTs for
+refused items (their batch item was refused as a whole; creates and updates carry ``linked`` in their batch
+items, see ``write``), confirming their links, and the ``statuses`` phase that sends again what an earlier
+pass stored ``pending`` but never confirmed."""
 
 from __future__ import annotations
 

@@ -1,5 +1,11 @@
 """Bringing products in line: create / update only changed fields / skip, in ``/products/batch`` calls of
-≤ 100 creates + ≤ 100 updates (used by the ``articles`` and ``retry`` phases)."""
+≤ 100 creates + ≤ 100 updates (used by the ``articles`` and ``retry`` phases).
+
+The status column travels in the same batch items (Framework360 1.1, ``integrations.totalgest``): a create,
+a re-link and an update of a link that is not ``linked`` yet carry ``linked``; a product whose content is
+unchanged but whose link is not ``linked`` gets a status-only update. A link is stored ``linked`` only
+from its item's own result in the batch answer; only a refused item's ``error`` status still goes by PUT
+(its batch item was refused as a whole), stored ``pending`` until that PUT is confirmed."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from typing import Any
 
 from tgflow.activities.deps import Deps
 from tgflow.activities.products.common import Item, Outcome, status, warehouses
-from tgflow.clients.framework360 import MAX_BATCH, ProductUpdate
+from tgflow.clients.framework360 import MAX_BATCH, Integrations, ProductInput, ProductUpdate
 from tgflow.mapping.products import (
     CONTENT_FIELDS,
     MappedProduct,
@@ -29,9 +35,19 @@ def make_item(deps: Deps, mapped: MappedProduct, tg_article_id: int | None, link
                 hashes=field_hashes(mapped), fp=fingerprint(mapped))
 
 
+def _linked(payload: ProductInput | ProductUpdate, item: Item) -> ProductInput | ProductUpdate:
+    """The batch item, carrying the status column ``linked`` (set after construction: sent with ``exclude_unset``)."""
+    payload.integrations = Integrations(totalgest=status("linked", item.tg_article_id))
+    return payload
+
+
+def _create(item: Item) -> ProductInput:
+    return _linked(item.mapped.to_input(item.stock), item)  # type: ignore[return-value]
+
+
 async def write(deps: Deps, shop: str, items: list[Item]) -> Outcome:
     """Create / update / skip each item (≤ 100 per batch call); the links to store and the
-    status PUTs to send come back in the outcome."""
+    status PUTs still to send (refusals only) come back in the outcome."""
     outcome = Outcome()
     creates: list[Item] = []
     updates: list[tuple[Item, ProductUpdate, str]] = []
@@ -44,11 +60,14 @@ async def write(deps: Deps, shop: str, items: list[Item]) -> Outcome:
         old = json.loads(link.field_hashes_json) if link.field_hashes_json else None
         changed = [] if link.content_hash == item.fp else changed_fields(old, item.hashes)
         stock_changed = link.stock_quantity != item.stock
-        if changed:
-            updates.append((item, item.mapped.to_update(link.f360_product_id, changed,
-                                                       item.stock if stock_changed else None), "updated"))
-        elif stock_changed:
-            updates.append((item, item.mapped.to_update(link.f360_product_id, (), item.stock), "stock_updated"))
+        if changed or stock_changed:
+            update = item.mapped.to_update(link.f360_product_id, changed, item.stock if stock_changed else None)
+            if link.status != "linked":
+                _linked(update, item)
+            updates.append((item, update, "updated" if changed else "stock_updated"))
+        elif link.status != "linked":
+            # Unchanged content, status column not confirmed (e.g. an attempt that died): status only.
+            updates.append((item, _linked(ProductUpdate(id=link.f360_product_id), item), "unchanged"))
         else:
             untouched.append(item)
 
@@ -56,10 +75,8 @@ async def write(deps: Deps, shop: str, items: list[Item]) -> Outcome:
         outcome.counts.unchanged += 1
         link = item.link
         assert link is not None
-        if link.status != "linked" or link.stock_dirty or link.retry_json or link.name != item.mapped.name:
+        if link.stock_dirty or link.retry_json or link.name != item.mapped.name:
             outcome.changes[item.mapped.sku] = linked_values(item, link.f360_product_id)
-            if link.status != "linked":
-                outcome.put(item.mapped.sku, link.f360_product_id, status("linked", item.tg_article_id))
 
     # First round; duplicates (a product that already has the SKU, e.g. after a lost store) and
     # vanished products (deleted in Framework360) are resolved and sent again in a second round.
@@ -70,13 +87,13 @@ async def write(deps: Deps, shop: str, items: list[Item]) -> Outcome:
         c_chunk = creates[start:start + MAX_BATCH]
         u_chunk = updates[start:start + MAX_BATCH]
         response = await f360.batch_products(
-            create=[i.mapped.to_input(i.stock) for i in c_chunk], update=[u for _, u, _ in u_chunk])
+            create=[_create(i) for i in c_chunk], update=[u for _, u, _ in u_chunk])
         for item, result in zip(c_chunk, response.create):
             if result.error and result.error.error == "duplicate_sku":
                 existing = await f360.find_product(item.mapped.sku)
                 if existing is not None:
-                    second_updates.append((item, item.mapped.to_update(existing.id, CONTENT_FIELDS, item.stock),
-                                           "relinked"))
+                    second_updates.append((item, _linked(item.mapped.to_update(existing.id, CONTENT_FIELDS,
+                                                                               item.stock), item), "relinked"))
                     continue
             record(item, result.id, result.error, "created", outcome)
         for (item, _, kind), result in zip(u_chunk, response.update):
@@ -88,7 +105,7 @@ async def write(deps: Deps, shop: str, items: list[Item]) -> Outcome:
         c_chunk = second_creates[start:start + MAX_BATCH]
         u_chunk = second_updates[start:start + MAX_BATCH]
         response = await f360.batch_products(
-            create=[i.mapped.to_input(i.stock) for i in c_chunk], update=[u for _, u, _ in u_chunk])
+            create=[_create(i) for i in c_chunk], update=[u for _, u, _ in u_chunk])
         for item, result in zip(c_chunk, response.create):
             record(item, result.id, result.error, "created", outcome)
         for (item, _, kind), result in zip(u_chunk, response.update):
@@ -110,13 +127,11 @@ def record(item: Item, product_id: int | None, error: Any, kind: str, outcome: O
     sku = item.mapped.sku
     changes = outcome.changes
     if error is None:
+        # Its batch item carried the status column wherever the link was not ``linked`` yet: confirmed here.
         pid = product_id or (link.f360_product_id if link else None)
         changes[sku] = linked_values(item, pid)
         counter = "updated" if kind == "relinked" else kind
         setattr(outcome.counts, counter, getattr(outcome.counts, counter) + 1)
-        if link is None or link.status != "linked" or link.f360_product_id != pid:
-            if pid is not None:
-                outcome.put(sku, pid, status("linked", item.tg_article_id))
         return
     reason = f"Framework360 refused it: {error.error}: {error.message}" if error.message else \
         f"Framework360 refused it: {error.error}"
