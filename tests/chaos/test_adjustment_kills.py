@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import uvicorn
 
-from tests.chaos.conftest import SHOP, KillableWorker, wait_for
+from tests.chaos.conftest import SHOP, KillableWorker, stop_queue, wait_for
 from tgflow.contracts.ids import scan_workflow_id
 from tgflow.service.orders import export_orders_now, reconcile_now
 from tgflow.sim.server import free_port
@@ -152,6 +152,7 @@ async def test_worker_killed_during_refunds_and_cancellations_credits_each_exact
     finally:
         tg.set_faults()
         f360.set_webhooks(enabled=True)
+        await stop_queue(client)  # the reconciliation started the shop's order queue on this test's task queue
         worker.stop()
         server.should_exit = True
         await asyncio.gather(serving, return_exceptions=True)
