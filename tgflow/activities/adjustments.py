@@ -18,19 +18,16 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tgflow.activities import calls
 from tgflow.activities.deps import Deps
 from tgflow.clients.errors import (
-    AuthError,
     NotCancellableError,
     NotFoundError,
-    PermanentError,
-    RateLimitedError,
     ValidationError,
 )
 from tgflow.clients.framework360 import Order as ShopOrder
@@ -60,17 +57,8 @@ def refused(reason: str, number: str | None = None) -> ApplicationError:
 
 
 async def call(fn: Callable[[], Awaitable[T]], *, what: str, number: str | None = None) -> T:
-    """Client errors → Temporal: 429 waits Retry-After, other transient ones retry with backoff, permanent ones
-    are refusals naming what to fix."""
-    try:
-        return await fn()
-    except RateLimitedError as exc:
-        delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-        raise ApplicationError(f"{what}: {exc}", type="RateLimited", next_retry_delay=delay) from None
-    except AuthError as exc:
-        raise refused(f"{what}: {exc} - check the credentials in the settings", number) from None
-    except PermanentError as exc:
-        raise refused(f"{what}: {exc}", number) from None
+    """A client call whose permanent errors are adjustment refusals (``refused``)."""
+    return await calls.api_call(fn, what=what, refuse=refused, number=number)
 
 
 class AdjustmentActivities:

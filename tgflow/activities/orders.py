@@ -41,11 +41,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from tgflow import metrics
+from tgflow.activities import calls
 from tgflow.activities.deps import Deps
 from tgflow.activities.starts import enqueue_orders, start_adjustments
 from tgflow.clients._http import SAFE_ATTEMPTS, retry_delay
 from tgflow.clients.errors import (
-    AuthError,
     NotFoundError,
     PermanentError,
     RateLimitedError,
@@ -87,17 +87,8 @@ def not_exportable(reason: str, number: str | None = None) -> ApplicationError:
 
 
 async def api_call(fn: Callable[[], Awaitable[T]], *, what: str, number: str | None = None) -> T:
-    """Translate client errors: 429 waits Retry-After, other transient ones propagate (Temporal retries
-    with backoff), permanent ones become a non-retryable failure naming what to fix."""
-    try:
-        return await fn()
-    except RateLimitedError as exc:
-        delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-        raise ApplicationError(f"{what}: {exc}", type="RateLimited", next_retry_delay=delay) from None
-    except AuthError as exc:
-        raise not_exportable(f"{what}: {exc} - check the credentials in the settings", number) from None
-    except PermanentError as exc:
-        raise not_exportable(f"{what}: {exc}", number) from None
+    """A client call whose permanent errors are export refusals (``not_exportable``)."""
+    return await calls.api_call(fn, what=what, refuse=not_exportable, number=number)
 
 
 async def create_or_find(create: Callable[[], Awaitable[T]], find: Callable[[], Awaitable[T | None]], *,
