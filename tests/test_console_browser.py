@@ -10,6 +10,7 @@ import pytest
 
 from tests.console_util import ADMIN, VIEWER, add_article, running_console, tg_refs
 from tgflow.service.orders import export_orders_now
+from tgflow.service.products import start_import
 from tgflow.store import orders as ostore
 
 CHROMIUM = shutil.which("chromium")
@@ -45,6 +46,9 @@ async def test_an_operator_sends_failed_orders_to_totalgest_and_a_viewer_cannot(
     first = await export_orders_now(client, settings, [good["id"], *[o["id"] for o in fixable], stuck["id"]])
     assert (first.succeeded, first.failed) == (1, 3)
     add_article(tg_sim.sim, "NOPE-404")  # the cause of the two fixable failures, fixed in TotalGest
+    report = await start_import(client, settings, wait=True)  # products for the products pages
+    assert report.status == "completed", report
+    sku = "ART-00007"
     shots = tmp_path
 
     with running_console(settings, store) as console:
@@ -95,10 +99,15 @@ async def test_an_operator_sends_failed_orders_to_totalgest_and_a_viewer_cannot(
                 assert refused.status == 403 and "security token" in await refused.text()
                 assert ostore.find_link(store, shop, stuck["number"]).attempts == 1
 
-                for path, name in (("/", "overview"), ("/products", "products"), ("/schedules", "schedules")):
+                for path, name in (("/", "overview"), ("/products", "products"), (f"/products/{sku}", "product"),
+                                   ("/schedules", "schedules")):
                     await page.goto(path)
                     assert await page.locator("h1").first.is_visible()
                     await page.screenshot(path=shots / f"{name}.png", full_page=True)
+                    if name == "product":  # the product page: its status column and, for an admin, retry
+                        body = await page.locator("body").inner_text()
+                        assert sku in body and "Linked" in body, body[:500]
+                        assert await page.locator("form[action$='/retry'] button").count() == 1
                 await context.close()
 
                 # A viewer sees no action buttons, and a forged POST (with a valid token) gets 403.
