@@ -36,6 +36,7 @@ from temporalio.exceptions import ApplicationError
 
 from tgflow import search_attributes as attrs
 from tgflow.activities.deps import Deps
+from tgflow.activities.starts import is_running
 from tgflow.clients.errors import ApiError, NotFoundError, PermanentError, RateLimitedError
 from tgflow.clients.framework360 import IntegrationStatus
 from tgflow.clients.totalgest import Order as TgOrder
@@ -121,7 +122,7 @@ class ShipmentActivities:
     async def begin_import(self, params: BeginShipmentImportInput) -> BeginShipmentImportResult:
         """Record the run and read the cursor. A scheduled run while a manual one is going steps aside."""
         manual = manual_shipment_import_id(params.shop_id)
-        if params.workflow_id != manual and await _is_running(manual):
+        if params.workflow_id != manual and await is_running(manual):
             return BeginShipmentImportResult(skipped_for=manual)
         await self.deps.db(runs.start_run, self.deps.store, params.shop_id, RUN_KIND, params.workflow_id,
                            params.run_id, params.started_at)
@@ -322,15 +323,3 @@ class ShipmentActivities:
 def _step_of(exc: ApiError) -> str:
     return "reading the TotalGest order" if exc.api == "TotalGest" else "reading the Framework360 order"
 
-
-async def _is_running(workflow_id: str) -> bool:
-    from temporalio.client import WorkflowExecutionStatus
-    from temporalio.service import RPCError, RPCStatusCode
-
-    try:
-        desc = await activity.client().get_workflow_handle(workflow_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return desc.status == WorkflowExecutionStatus.RUNNING

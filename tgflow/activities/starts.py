@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -106,3 +107,17 @@ async def start_adjustments(client: Client, settings: Settings, order_id: int) -
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         search_attributes=adjustment_attributes(shop, "refund"),
         static_summary=f"Cancellation and refunds of Framework360 order {order_id} → TotalGest (shop {shop})")
+
+
+async def is_running(workflow_id: str) -> bool:
+    """Whether a workflow of that id is running now (from inside an activity)."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        desc = await activity.client().get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return desc.status == WorkflowExecutionStatus.RUNNING

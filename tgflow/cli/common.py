@@ -7,15 +7,14 @@ import json
 import os
 import sys
 from collections.abc import Coroutine
-from datetime import date, datetime, timezone
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime, timezone
 from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from tgflow.config import Settings
+from tgflow.service.jsonable import json_value
 
 T = TypeVar("T")
 
@@ -92,18 +91,6 @@ def open_store(settings: Settings, *, create: bool = False):
 def when(value: datetime | None) -> str:
     """Timestamps in tables: UTC, to the second."""
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if value else "—"
-
-
-def json_value(value: Any) -> Any:
-    """What ``json`` cannot write by itself: times as ISO 8601 (``2026-11-30T15:05:41+00:00``), money as
-    an exact string, enums as their value."""
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    return str(value)
 
 
 def when_short(value: datetime | None) -> str:

@@ -14,9 +14,7 @@ import binascii
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timezone
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -33,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from tgflow.config import Settings
 from tgflow.console.security import LoginThrottle, SecurityHeaders, Sessions, csrf_ok, csrf_token
 from tgflow.service import order_rows, product_rows, users
+from tgflow.service.jsonable import json_value
 from tgflow.store import Store
 
 HERE = Path(__file__).parent
@@ -42,22 +41,9 @@ PRODUCT_STATUSES = ("linked", "not_linked", "pending", "error")
 REPORT_WAIT_SECONDS = 20.0
 
 
-def _json_value(value: Any) -> Any:
-    """As ``--json`` writes them: times ISO 8601, money as exact strings, enums as their value."""
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return str(value)
-
-
 class JSON(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, default=_json_value, ensure_ascii=False).encode()
+        return json.dumps(content, default=json_value, ensure_ascii=False).encode()
 
 
 def _when(value: datetime | None) -> str:

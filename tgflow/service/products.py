@@ -18,7 +18,7 @@ from tgflow.config import Settings
 from tgflow.contracts.ids import manual_import_id, scheduled_import_workflow_id
 from tgflow.contracts.products import ProductImportInput, ProductImportReport
 from tgflow.jobs import job
-from tgflow.service.schedules import ensure_schedule
+from tgflow.service.schedules import ensure_schedule, running_scheduled_workflow
 from tgflow.store import products as pstore
 from tgflow.store.models import utcnow
 from tgflow.workflows.products import SYNC_KIND, ProductImportWorkflow
@@ -133,15 +133,7 @@ async def mark_and_reimport(connect: Callable[[], Awaitable[Client]], settings: 
 
 async def running_scheduled_import(client: Client, settings: Settings) -> str | None:
     """The workflow id of the schedule's import running now, if any."""
-    from temporalio.service import RPCError, RPCStatusCode
-
-    try:
-        desc = await client.get_schedule_handle(schedule_id(settings)).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    return desc.info.running_actions[0].workflow_id if desc.info.running_actions else None
+    return await running_scheduled_workflow(client, schedule_id(settings))
 
 
 async def ensure_import_schedule(client: Client, settings: Settings) -> bool:

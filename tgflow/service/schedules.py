@@ -75,3 +75,16 @@ async def schedule_action(client: Client, schedule_id: str, action: str, note: s
         await handle.delete()
     else:
         raise ValueError(f"unknown schedule action {action!r}")
+
+
+async def running_scheduled_workflow(client: Client, schedule_id: str) -> str | None:
+    """The workflow id of the run this schedule has going now, if any (None too when it does not exist)."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        desc = await client.get_schedule_handle(schedule_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return desc.info.running_actions[0].workflow_id if desc.info.running_actions else None

@@ -19,7 +19,7 @@ from tgflow.contracts.shipments import (
     ShipmentSyncResult,
 )
 from tgflow.jobs import job
-from tgflow.service.schedules import ensure_schedule
+from tgflow.service.schedules import ensure_schedule, running_scheduled_workflow
 from tgflow.store import Store
 from tgflow.store import orders as ostore
 from tgflow.store import shipments as sstore
@@ -48,15 +48,7 @@ def search_attributes(settings: Settings) -> TypedSearchAttributes:
 
 async def running_scheduled_import(client: Client, settings: Settings) -> str | None:
     """The workflow id of the schedule's shipment import running now, if any."""
-    from temporalio.service import RPCError, RPCStatusCode
-
-    try:
-        desc = await client.get_schedule_handle(schedule_id(settings)).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    return desc.info.running_actions[0].workflow_id if desc.info.running_actions else None
+    return await running_scheduled_workflow(client, schedule_id(settings))
 
 
 async def start_import(client: Client, settings: Settings, *, wait: bool = False,

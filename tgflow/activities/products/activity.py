@@ -18,6 +18,7 @@ from tgflow.activities.products.reserved import reserved_phase, reserved_stock
 from tgflow.activities.products.retry import retry_phase
 from tgflow.activities.products.statuses import statuses_phase
 from tgflow.activities.products.stock import stock_phase
+from tgflow.activities.starts import is_running
 from tgflow.clients.errors import ApiError
 from tgflow.contracts.ids import manual_import_id
 from tgflow.contracts.products import (
@@ -45,7 +46,7 @@ class ProductActivities:
         A scheduled run while a manual one is going steps aside: two passes would do the same work and
         race on the cursors (the schedule's SKIP policy only knows its own runs)."""
         manual = manual_import_id(params.shop_id)
-        if params.workflow_id != manual and await _is_running(manual):
+        if params.workflow_id != manual and await is_running(manual):
             return BeginImportResult(skipped_for=manual)
         await self.deps.db(pstore.start_run, self.deps.store, params.shop_id, params.workflow_id, params.run_id,
                            params.started_at)
@@ -123,15 +124,3 @@ def _record_metrics(params: FinishImportInput) -> None:
     metrics.observe_seconds("tgflow_product_import_duration", (utcnow() - params.started_at).total_seconds(),
                             "Duration of a product import run (start to finish)", result=outcome, mode=mode)
 
-
-async def _is_running(workflow_id: str) -> bool:
-    from temporalio.client import WorkflowExecutionStatus
-    from temporalio.service import RPCError, RPCStatusCode
-
-    try:
-        desc = await activity.client().get_workflow_handle(workflow_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return desc.status == WorkflowExecutionStatus.RUNNING
