@@ -315,3 +315,50 @@ async def test_subscribe_every_shop_to_its_own_url_then_deliveries_reach_each_sh
     finally:
         server.should_exit = True
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_webhook_serve_serves_every_shop_and_names_a_shop_whose_secret_is_short(shops, settings, tmp_path,
+                                                                                       temporal_env):
+    """`tgflow webhook serve` without --shop: one process for every shop (by path and by site_id); a shop whose
+    webhook secret is too short stops it with one line naming that shop's key (exit 2)."""
+    import subprocess
+    import sys
+
+    from tests.test_cli_human import pipe
+    from tests.test_metrics import cli_env
+
+    short = three_shop_settings(shops, temporal_env, tmp_path, b={"webhook_secret": "short"})
+    out = await pipe(cli_env(short, tmp_path), "webhook", "serve")
+    assert out.code == 2, out
+    assert "webhook secret of shop b is missing or shorter than 16 characters; set shops[b].f360.webhook_secret" \
+        in " ".join(out.stderr.split()), out.stderr
+
+    port = free_port()
+    env = cli_env(settings, tmp_path) | {"PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "tgflow", "webhook", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        first = await asyncio.to_thread(proc.stdout.readline)
+        root = f"http://127.0.0.1:{port}{ROOT}"
+        assert first.strip() == (f"receiving Framework360 webhooks of 3 shops on {root}/<shop id> (a, b, c) "
+                                 f"and on {root} by the event's site_id"), first
+        c = shops["c"]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            for _ in range(200):  # until it listens (bounded)
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            body = event(1, c.site, "evt_1")
+            by_site = await http.post(ROOT, content=body, headers=signed(c.secret, body))
+            assert by_site.status_code == 202 and by_site.json()["reason"] == "shop c is disabled"
+            by_path = await http.post(f"{ROOT}/c", content=body, headers=signed(shops["b"].secret, body))
+            assert by_path.status_code == 401
+            assert (await http.post(f"{ROOT}/x", content=body, headers=signed(c.secret, body))).status_code == 404
+        # learned at start-up: every shop's GET /site asked once
+        assert [site_asks(s) for s in shops.values()] == [1, 1, 1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
