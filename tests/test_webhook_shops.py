@@ -220,6 +220,24 @@ async def test_a_site_learned_later_is_routed_after_asking_again(shops, settings
     assert refs(shops["a"]) == [] and refs(shops["c"]) == []
 
 
+async def test_while_a_shops_site_id_is_unknown_other_shops_work_and_unknown_sites_get_503(
+        shops, client, store, tmp_path, temporal_env):
+    """Shop a's Framework360 refuses GET /site (wrong API key): shop b's events are still routed by site_id; an
+    event of an unknown site may be a's, so it gets 503 (delivered again later), not 404."""
+    broken = three_shop_settings(shops, temporal_env, tmp_path, a={"api_key": "wrong-key"})
+    app = create_app(broken, client, store=store)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://receiver") as http:
+        c = shops["c"]
+        body = event(1, c.site, "evt_1")
+        answer = await http.post(ROOT, content=body, headers=signed(c.secret, body))
+        assert answer.status_code == 202 and answer.json()["reason"] == "shop c is disabled"
+        body = event(1, "site-a", "evt_2")
+        answer = await http.post(ROOT, content=body, headers=signed(shops["a"].secret, body))
+        assert answer.status_code == 503 and answer.json()["error"] == "unavailable"
+        assert "the Framework360 of a did not tell its site id" in answer.json()["message"]
+    assert [site_asks(s) for s in shops.values()] == [1, 1, 1]  # asked once: the next ask waits a minute
+
+
 async def test_another_shops_secret_is_401_and_nothing_starts(shops, settings, client, http):
     a, b = shops["a"], shops["b"]
     order = b.f360.sim.create_order()
