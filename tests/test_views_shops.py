@@ -281,3 +281,63 @@ async def test_check_checks_each_shop(two_shops):
     one = await pipe(two_shops.env, "--shop", "north", "check", "--json")
     assert one.code == 0 and [c["name"] for c in json.loads(one.stdout)["checks"]] == [
         "totalgest", "framework360", "temporal", "database"]
+
+
+# ---- metrics, logs and alerts name the shop -------------------------------------------------------------------
+
+def test_activity_metrics_and_log_records_carry_the_shop_of_their_task_queue():
+    """Each shop's activities run on its own task queue: the ``shop`` label of tgflow's metrics and the ``shop``
+    field of log records say whose work it is (the SDK's real activity context, two shops' queues)."""
+    import dataclasses
+    import logging
+
+    from temporalio.testing import ActivityEnvironment
+
+    from tgflow import metrics
+    from tgflow.logs import JsonFormatter, TemporalContextFilter
+
+    metrics.register_shop("views-tq-north", "north")
+    metrics.register_shop("views-tq-south", "south")
+    seen: dict[str, tuple[dict[str, str], dict]] = {}
+
+    def work(name: str) -> None:
+        record = logging.LogRecord("tgflow.test", logging.INFO, __file__, 1, "writing %s", ("ART-1",), None)
+        TemporalContextFilter().filter(record)
+        seen[name] = (metrics._labels({"api": "TotalGest"}), json.loads(JsonFormatter().format(record)))
+
+    for shop in ("north", "south"):
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, task_queue=f"views-tq-{shop}", activity_type="import_pass")
+        env.run(work, shop)
+    assert seen["north"][0] == {"api": "TotalGest", "shop": "north"}
+    assert seen["south"][0] == {"api": "TotalGest", "shop": "south"}
+    assert seen["north"][1]["shop"] == "north" and seen["south"][1]["shop"] == "south"
+    assert seen["north"][1]["message"] == "writing ART-1" and seen["north"][1]["activity_type"] == "import_pass"
+    # a workflow's record (the SDK's workflow logger puts its details in ``temporal_workflow``)
+    record = logging.LogRecord("temporalio.workflow", logging.INFO, __file__, 1, "started", (), None)
+    record.temporal_workflow = {"task_queue": "views-tq-south", "workflow_id": "product-import-2002"}
+    TemporalContextFilter().filter(record)
+    assert json.loads(JsonFormatter().format(record))["shop"] == "south"
+    # outside an activity (the CLI) no shop is guessed
+    assert metrics._labels({"api": "TotalGest"}) == {"api": "TotalGest"}
+
+
+def test_alert_lines_name_the_shop(two_shops):
+    from tgflow.activities.alerts import payload
+    from tgflow.config import load_settings
+    from tgflow.store import Store
+    from tgflow.store import alerts as alstore
+
+    os.environ["TGFLOW_CONFIG"] = str(two_shops.config)
+    try:
+        view = load_settings().for_shop("north")
+    finally:
+        del os.environ["TGFLOW_CONFIG"]
+    store = Store(two_shops.database_url)
+    due = alstore.apply_findings(store, view.totalgest.shop_id, {"failures": "2 failed order(s)"},
+                                 datetime.now(timezone.utc) + timedelta(days=1), timedelta(hours=4))
+    store.close()
+    body = payload(view.totalgest.shop_id, due, view.shop_key)
+    assert body["shop"] == "north" and body["shop_id"] == "2001"
+    assert body["text"].splitlines() == ["tgflow shop north (TotalGest shop 2001):",
+                                         "shop north: FIRING [failures] 2 failed order(s)"]
