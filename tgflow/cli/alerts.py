@@ -38,7 +38,8 @@ def _row(alert) -> dict[str, Any]:
 
 @app.command("list")
 def list_(all_: bool = typer.Option(False, "--all", help="Also the resolved ones."), json_output: bool = JSON) -> None:
-    """The alerts recorded by the last health check (firing ones; --all adds resolved). Exit 1 when one fires."""
+    """The alerts recorded by the last health check (firing ones; --all adds resolved). Exit 1 when one fires.
+    With several shops and no --shop: every shop's, each naming its shop."""
     from tgflow.cli.across import covered_shops
     from tgflow.service.across import page_across
     from tgflow.store.alerts import list_alerts

@@ -130,7 +130,9 @@ async def _validate(settings: Settings, *checks):
 
 def check(json_output: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
     """Validate the saved configuration: TotalGest login and shop, Framework360 site with E-commerce active,
-    Temporal and the status database. Exit code 0 when all are fine."""
+    Temporal and the status database. Exit code 0 when all are fine. With several shops and no --shop: each
+    shop's TotalGest and Framework360, one block per shop (--json: `shops`, a list), then Temporal and the
+    database once."""
     from tgflow.service.check import check_all
 
     everything = load_settings(require_shop=False, one_shop=False)  # a missing shop id is one of the lines below

@@ -56,7 +56,8 @@ def list_orders(
 
     `Linked OV-…` (the TotalGest number), `Not linked` (seen, not exported yet), `Pending` (queued or being
     exported, e.g. retrying while TotalGest is down) or `Failed: reason` (what to fix; then
-    `tgflow export-orders ID`). Example: `tgflow orders list --status failed`.
+    `tgflow export-orders ID`). Example: `tgflow orders list --status failed`. With several shops and no
+    --shop: every shop's orders, shop after shop, with a Shop column ("shop" in --json).
     """
     from tgflow.cli.across import covered_shops
     from tgflow.service.across import page_across

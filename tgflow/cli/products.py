@@ -71,6 +71,8 @@ def list_products(
     and last sync; 50 at a time (`--limit`, `--offset`).
 
     Example: `tgflow products list --status error` lists what to fix in TotalGest (or why Framework360 refused it).
+    With several shops and no --shop: every shop's products, shop after shop, with a Shop column ("shop" in
+    --json); --limit and --offset page across them.
     """
     from tgflow.cli.across import covered_shops
     from tgflow.service.across import page_across

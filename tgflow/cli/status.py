@@ -28,7 +28,8 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the ove
     """Health of everything: last product import, schedules, order queue, counts by status,
     the oldest failure, firing alerts, the last drift report and whether TotalGest and Framework360 answer.
     Exit 1 when something needs a person, 3 when Temporal does not answer (the schedules and the queue
-    cannot be read then; the rest is shown all the same)."""
+    cannot be read then; the rest is shown all the same). With several shops and no --shop: Temporal once and
+    one section per shop (--json: `shops`, a list), the exit code the worst of the shops'."""
     from tgflow.config import ConfigError, select_shop
     from tgflow.service.status import shops_status_report, status_report
 
