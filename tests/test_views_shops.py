@@ -72,6 +72,7 @@ def two_shops(tmp_path: Path, temporal_env) -> Iterator[TwoShops]:
     pstore.save_links(store, "2002", {"ART-1": {"status": "linked", "f360_product_id": 21, "name": "South cup"},
                                       "ART-3": {"status": "pending", "name": "South plate"}})
     now = datetime.now(timezone.utc)
+    pstore.set_cursor(store, "2002", pstore.ARTICLES_CURSOR, datetime(2026, 11, 2, 8, 30, tzinfo=timezone.utc))
     alstore.apply_findings(store, "2001", {"failures": "1 failed order(s) and 1 product(s) in error"}, now,
                            timedelta(hours=4))
     store.close()
@@ -176,6 +177,19 @@ async def test_products_list_covers_every_shop_and_pages_across_them(two_shops):
     one = await pipe(two_shops.env, "--shop", "north", "products", "list", "--json")
     assert [(r["sku"], r["name"], "shop" in r) for r in json.loads(one.stdout)] == [
         ("ART-1", "North cup", False), ("ART-2", "North mug", False)]
+
+
+async def test_product_cursors_of_every_shop(two_shops):
+    out = await pipe(two_shops.env, "products", "cursor", "show", "--json")
+    assert out.code == 0, out.text
+    rows = {(r["shop"], r["name"]): r["value"] for r in json.loads(out.stdout)}
+    assert len(rows) == 4 and rows[("south", "articles")].startswith("2026-11-02T08:30:00")
+    assert rows[("north", "articles")] is None and rows[("south", "stock")] is None
+    for shown in (await tty(two_shops.env, "products", "cursor", "show"),
+                  await pipe(two_shops.env, "products", "cursor", "show")):
+        cells = {(row[0], row[1]): row[2] for row in table_rows(shown)}
+        assert cells[("south", "articles")] == "2026-11-02 08:30:00 UTC"
+        assert cells[("north", "articles")].startswith("— (next run")
 
 
 async def test_alerts_list_names_the_shop(two_shops):

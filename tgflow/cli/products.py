@@ -119,22 +119,30 @@ def list_products(
 @cursor_app.command("show")
 def cursor_show(json_output: bool = typer.Option(False, "--json", help="Print the cursors as JSON.")) -> None:
     """Where the next incremental import starts reading TotalGest articles and stock (UTC).
-    Empty means the next run reads everything."""
+    Empty means the next run reads everything. With several shops and no --shop: every shop's."""
+    from tgflow.cli.across import covered_shops
+    from tgflow.service.across import page_across
     from tgflow.store import products as pstore
 
-    settings = load_settings()
-    store = open_store(settings)
-    cursors = pstore.list_cursors(store, settings.totalgest.shop_id)
+    views = covered_shops()
+    several = len(views) > 1
+    store = open_store(views[0])
+
+    def part(shop_id: str, _start: int, _room: int | None) -> tuple[list[dict[str, Any]], int]:
+        found = pstore.list_cursors(store, shop_id)
+        return found, len(found)
+
+    cursors, _ = page_across(views, part)
     store.close()
     if json_output:
         emit_json(cursors)
         return
-    table = Table(title="Product import cursors")
-    for col in ("Stream", "Changes read since", "Saved at"):
+    table = Table(title="Product import cursors" + (f" of {len(views)} shops" if several else ""))
+    for col in (["Shop"] if several else []) + ["Stream", "Changes read since", "Saved at"]:
         table.add_column(col)
     for c in cursors:
-        table.add_row(c["name"], when(c["value"]) if c["value"] else "— (next run reads everything)",
-                      when(c["updated_at"]))
+        table.add_row(*([c["shop"]] if several else []), c["name"],
+                      when(c["value"]) if c["value"] else "— (next run reads everything)", when(c["updated_at"]))
     console.print(table)
 
 
