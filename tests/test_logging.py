@@ -76,6 +76,11 @@ async def test_json_logs_carry_workflow_ids_and_never_a_secret(client, settings,
     assert in_activity, "no line carries the activity type"
     assert all(r["workflow_id"] == "product-import-1001-manual" and r.get("run_id") for r in in_activity)
     assert {r["logger"] for r in in_activity} >= {"temporalio.activity", "httpx"}
+    # ... and the shop whose task queue the work runs on (the single-shop form: its TotalGest shop id), as do the
+    # workflows' own lines.
+    assert all(r.get("shop") == "1001" for r in in_activity)
+    in_workflow = [r for r in records if r["logger"] == "temporalio.workflow"]
+    assert all(r.get("shop") == "1001" for r in in_workflow)
     # The product writes (status column included, in the batch items) are logged by httpx inside the activity.
     batches = [r for r in in_activity if r["message"].startswith("HTTP Request: POST")
                and "/products/batch" in r["message"]]

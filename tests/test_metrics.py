@@ -141,6 +141,11 @@ async def test_worker_metrics_move_during_product_imports(client, settings, tmp_
                 "tgflow_product_import_duration_seconds_count"} <= ours, ours
         assert not [n for n in ours if re.search(r"_(latency|duration)(_bucket|_sum|_count)?$", n)], ours
         assert all("service_name" not in labels for n, labels, _ in before if n.startswith("tgflow_"))
+        # Each of tgflow's series names its shop (the single-shop form: its TotalGest shop id; a worker serving
+        # several shops labels each series with the shop whose task queue the activity came from).
+        assert all(labels.get("shop") == settings.shop_key == "1001" for n, labels, _ in before
+                   if n.startswith("tgflow_")), [(n, labels) for n, labels, _ in before if n.startswith("tgflow_")]
+        assert total(before, "tgflow_products", outcome="created", shop="1001") == 300
         assert 0 < total(before, "tgflow_product_import_duration_seconds_sum") < IMPORT_TIMEOUT  # seconds, not ms
 
         # Second import after 5 price changes, with TotalGest answering the first call 429 once:

@@ -5,7 +5,9 @@ What every line may carry, and what it never carries:
 * Inside an activity, every record (tgflow's own modules, httpx, the SDK) gets the
   activity's ``workflow_id``, ``run_id``, ``activity_type``, ``activity_id`` and
   ``attempt``; inside a workflow, ``workflow.logger`` adds ``workflow_id``,
-  ``run_id`` and ``workflow_type``. In JSON these are top-level fields.
+  ``run_id`` and ``workflow_type``. Both get ``shop``, the id of the shop whose
+  task queue the work runs on (``tgflow.metrics.register_shop``). In JSON these
+  are top-level fields.
 * Query strings are cut from logged request URLs (``/customers?email=…`` names a
   person), and ``httpcore`` (which traces request headers, i.e. the
   ``Authorization`` header) stays at WARNING whatever the level.
@@ -22,6 +24,7 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 from tgflow.clients.errors import ApiError
+from tgflow.metrics import shop_of
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
 
@@ -62,9 +65,21 @@ class TemporalContextFilter(logging.Filter):
                         "workflow_type": info.workflow_type, "activity_type": info.activity_type,
                         "activity_id": info.activity_id, "attempt": info.attempt,
                     }
+                    _set_shop(record, info.task_queue)
             except Exception:  # logging must never fail
                 pass
+        for key in _TEMPORAL_EXTRAS:
+            details = record.__dict__.get(key)
+            if isinstance(details, dict):
+                _set_shop(record, details.get("task_queue"))
         return True
+
+
+def _set_shop(record: logging.LogRecord, task_queue: Any) -> None:
+    """The ``shop`` field: the shop whose task queue the activity or workflow logging this runs on."""
+    shop = shop_of(task_queue) if isinstance(task_queue, str) else None
+    if shop and not hasattr(record, "shop"):
+        record.shop = shop
 
 
 def _without_query(value: Any) -> Any:

@@ -1,5 +1,8 @@
 """tgflow's own counters and histograms, exported with Temporal's SDK metrics.
 
+Every series recorded inside an activity carries a ``shop`` label: the id of the shop whose task queue the
+activity came from (:func:`register_shop`), so one worker serving several shops tells them apart.
+
 The worker installs one Prometheus-exporting ``Runtime``; everything in the
 process records through its meter. Without it (CLI, tests) recording is a no-op.
 """
@@ -22,6 +25,40 @@ HISTOGRAM_BUCKETS: dict[str, list[float]] = {
     "tgflow_product_import_duration_seconds": [1, 5, 15, 60, 300, 900, 3_600, 10_800],
     "tgflow_order_export_latency_seconds": [1, 5, 15, 60, 300, 900, 3_600, 14_400, 86_400],
 }
+
+
+#: Task queue -> the id of the shop whose work it carries (each shop polls its own task queue, see
+#: ``tgflow.config``); filled by each shop's activity dependencies (``tgflow.activities.Deps``), read by
+#: :func:`current_shop` for the ``shop`` label of every metric and the ``shop`` field of every log record.
+_SHOPS: dict[str, str] = {}
+
+
+def register_shop(task_queue: str, shop: str) -> None:
+    """Work on ``task_queue`` is shop ``shop``'s (its ``[[shops]]`` id, or the TotalGest shop id of the
+    single-shop form)."""
+    _SHOPS[task_queue] = shop
+
+
+def shop_of(task_queue: str | None) -> str | None:
+    return _SHOPS.get(task_queue) if task_queue else None
+
+
+def current_shop() -> str | None:
+    """The shop of the running activity (by its task queue), None outside one or for an unknown queue."""
+    try:
+        from temporalio import activity
+
+        return shop_of(activity.info().task_queue) if activity.in_activity() else None
+    except Exception:  # metrics and logging must never fail
+        return None
+
+
+def _labels(attrs: dict[str, str]) -> dict[str, str]:
+    labels = {k: str(v) for k, v in attrs.items()}
+    shop = labels.get("shop") or current_shop()
+    if shop:
+        labels["shop"] = shop
+    return labels
 
 
 def counter_name(name: str) -> str:
@@ -56,7 +93,7 @@ def count(name: str, value: int = 1, description: str = "", **attrs: str) -> Non
     """Add to counter ``<name>_total``."""
     if _meter is MetricMeter.noop or value <= 0:
         return
-    _instrument("counter", counter_name(name), description, None).add(value, {k: str(v) for k, v in attrs.items()})
+    _instrument("counter", counter_name(name), description, None).add(value, _labels(attrs))
 
 
 def observe_seconds(name: str, seconds: float, description: str = "", **attrs: str) -> None:
@@ -64,7 +101,7 @@ def observe_seconds(name: str, seconds: float, description: str = "", **attrs: s
     if _meter is MetricMeter.noop:
         return
     _instrument("histogram_float", seconds_name(name), description, "s").record(
-        max(float(seconds), 0.0), {k: str(v) for k, v in attrs.items()}
+        max(float(seconds), 0.0), _labels(attrs)
     )
 
 

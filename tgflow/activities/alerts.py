@@ -145,11 +145,17 @@ async def evaluate(settings: Settings, store: Store, client: Client, now: dateti
 
 # ---- delivery -----------------------------------------------------------------------------------------------------
 
-def payload(shop_id: str, due: list[astore.Due]) -> dict[str, Any]:
-    lines = [f"{'FIRING' if d.state == astore.FIRING else 'resolved'} [{d.key}] {d.message}" for d in due]
+def payload(shop_id: str, due: list[astore.Due], shop: str | None = None) -> dict[str, Any]:
+    """The alert webhook's body: each alert on one line naming the shop (``shop``: its ``[[shops]]`` id, else
+    the TotalGest shop id ``shop_id``), so a channel shared by several shops says whose alert it is."""
+    shop = shop or shop_id
+    lines = [f"shop {shop}: {'FIRING' if d.state == astore.FIRING else 'resolved'} [{d.key}] {d.message}"
+             for d in due]
+    named = shop if shop == shop_id else f"{shop} (TotalGest shop {shop_id})"
     return {
-        "text": f"tgflow shop {shop_id}:\n" + "\n".join(lines),
+        "text": f"tgflow shop {named}:\n" + "\n".join(lines),
         "shop_id": shop_id,
+        "shop": shop,
         "alerts": [{"key": d.key, "state": d.state, "message": d.message,
                     "since": d.since.isoformat() if d.since else None} for d in due],
     }
@@ -185,7 +191,7 @@ async def check_and_send(settings: Settings, store: Store, client: Client, now: 
     due = await asyncio.to_thread(astore.apply_findings, store, shop, findings, now, repeat)
     error = None
     if due:
-        error = await deliver(settings, payload(shop, due))
+        error = await deliver(settings, payload(shop, due, settings.shop_key))
         await asyncio.to_thread(astore.mark_delivered, store, shop, due, now, error)
     return {"firing": sorted(findings), "sent": [d.key for d in due] if due and error is None else [],
             "delivery_error": error}

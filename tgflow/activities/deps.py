@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from tgflow.clients.framework360 import Framework360Client
 from tgflow.clients.totalgest import TotalGestClient
 from tgflow.config import Settings
+from tgflow.metrics import register_shop
 from tgflow.store import Store
 
 T = TypeVar("T")
@@ -20,6 +21,8 @@ class Deps:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
+        # Metrics and log records of this shop's activities carry its id (the ``shop`` label / field).
+        register_shop(settings.temporal.task_queue, settings.shop_key)
         self._tg: TotalGestClient | None = None
         self._f360: Framework360Client | None = None
 

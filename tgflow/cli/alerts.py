@@ -38,12 +38,21 @@ def _row(alert) -> dict[str, Any]:
 
 @app.command("list")
 def list_(all_: bool = typer.Option(False, "--all", help="Also the resolved ones."), json_output: bool = JSON) -> None:
-    """The alerts recorded by the last health check (firing ones; --all adds resolved). Exit 1 when one fires."""
+    """The alerts recorded by the last health check (firing ones; --all adds resolved). Exit 1 when one fires.
+    With several shops and no --shop: every shop's, each naming its shop."""
+    from tgflow.cli.across import covered_shops
+    from tgflow.service.across import page_across
     from tgflow.store.alerts import list_alerts
 
-    settings = load_settings()
-    store = open_store(settings)
-    rows = [_row(a) for a in list_alerts(store, settings.totalgest.shop_id, active_only=not all_)]
+    views = covered_shops()
+    several = len(views) > 1
+    store = open_store(views[0])
+
+    def part(shop_id: str, _start: int, _room: int | None) -> tuple[list[dict[str, Any]], int]:
+        found = [_row(a) for a in list_alerts(store, shop_id, active_only=not all_)]
+        return found, len(found)
+
+    rows, _ = page_across(views, part)
     store.close()
     if json_output:
         emit_json(rows)
@@ -51,7 +60,8 @@ def list_(all_: bool = typer.Option(False, "--all", help="Also the resolved ones
         console.print("no alert firing" if not all_ else "no alert recorded yet")
     for row in rows if not json_output else []:
         state = "[red]FIRING[/]" if row["active"] else f"resolved {when(row['resolved_at'])}"
-        console.print(f"{state} [bold]{row['key']}[/] since {when(row['since'])}: {row['message']}",
+        shop = f"shop {row['shop']}: " if several else ""
+        console.print(f"{state} {shop}[bold]{row['key']}[/] since {when(row['since'])}: {row['message']}",
                       highlight=False, soft_wrap=True)
         sent = (f"sent ({row['delivered']}) {when(row['delivered_at'])}" if row["delivered"]
                 else "not sent yet")
@@ -91,8 +101,8 @@ def test(json_output: bool = JSON) -> None:
     from tgflow.activities.alerts import deliver
 
     settings = load_settings()
-    body = {"text": f"tgflow shop {settings.totalgest.shop_id}: test alert, delivery works",
-            "shop_id": settings.totalgest.shop_id, "alerts": []}
+    body = {"text": f"tgflow shop {settings.shop_key}: test alert, delivery works",
+            "shop_id": settings.totalgest.shop_id, "shop": settings.shop_key, "alerts": []}
     error = run(deliver(settings, body))
     if json_output:
         emit_json({"delivered": error is None, "error": error})

@@ -9,7 +9,17 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from tgflow.cli.common import EXIT_CONFIG, EXIT_FAILURES, console, emit_json, fail, load_settings, open_store, when
+from tgflow.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILURES,
+    chosen_shop,
+    console,
+    emit_json,
+    fail,
+    load_settings,
+    open_store,
+    when,
+)
 
 app = typer.Typer(
     help=(
@@ -43,7 +53,9 @@ def serve(
 
     from tgflow.console import create_app
 
-    settings = load_settings()
+    # Several shops and none chosen: the console shows every shop, with a shop filter (`?shop=ID`).
+    everything = load_settings(one_shop=False)
+    settings = everything if not chosen_shop() and len(everything.shop_ids()) > 1 else load_settings()
     host = host or settings.console.host
     port = port or settings.console.port
     store = open_store(settings)
@@ -71,7 +83,7 @@ def add_user(
     from tgflow.service.users import UserError
     from tgflow.service.users import add_user as add
 
-    settings = load_settings()
+    settings = load_settings(one_shop=False)  # console users are the deployment's, not a shop's
     password = _password()
     store = open_store(settings)
     try:
@@ -94,7 +106,7 @@ def remove_user(
     """Remove a console user: their sessions stop working at their next request."""
     from tgflow.service.users import remove_user as remove
 
-    settings = load_settings()
+    settings = load_settings(one_shop=False)  # console users are the deployment's, not a shop's
     store = open_store(settings)
     removed = remove(store, name)
     store.close()
@@ -113,7 +125,7 @@ def list_users(json_output: bool = typer.Option(False, "--json", help="Print the
     """The console's users and their roles (never their passwords)."""
     from tgflow.service.users import list_users as users
 
-    settings = load_settings()
+    settings = load_settings(one_shop=False)  # console users are the deployment's, not a shop's
     store = open_store(settings)
     rows = users(store)
     store.close()

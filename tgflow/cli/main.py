@@ -15,6 +15,7 @@ from tgflow.cli import console as console_cli
 from tgflow.cli.common import (
     EXIT_CONFIG,
     EXIT_UNAVAILABLE,
+    chosen_shop,
     connect_or_fail,
     console,
     emit_json,
@@ -129,10 +130,15 @@ async def _validate(settings: Settings, *checks):
 
 def check(json_output: bool = typer.Option(False, "--json", help="Print the results as JSON.")) -> None:
     """Validate the saved configuration: TotalGest login and shop, Framework360 site with E-commerce active,
-    Temporal and the status database. Exit code 0 when all are fine."""
+    Temporal and the status database. Exit code 0 when all are fine. With several shops and no --shop: each
+    shop's TotalGest and Framework360, one block per shop (--json: `shops`, a list), then Temporal and the
+    database once."""
     from tgflow.service.check import check_all
 
-    settings = load_settings(require_shop=False)  # a missing shop id is one of the lines below
+    everything = load_settings(require_shop=False, one_shop=False)  # a missing shop id is one of the lines below
+    if not chosen_shop() and len(everything.shop_ids()) > 1:
+        return _check_shops(everything, json_output)
+    settings = load_settings(require_shop=False)
     results = run(check_all(settings))
     if json_output:
         emit_json({"ok": all(r.ok for r in results), "checks": [r.as_dict() for r in results]})
@@ -143,6 +149,32 @@ def check(json_output: bool = typer.Option(False, "--json", help="Print the resu
     if not all(r.ok for r in results):
         codes = {r.name for r in results if not r.ok}
         raise typer.Exit(EXIT_UNAVAILABLE if codes <= {"temporal", "database"} else EXIT_CONFIG)
+
+
+def _check_shops(settings: Settings, json_output: bool) -> None:
+    """`tgflow check` with several shops and no --shop: one block per shop, Temporal and the database once;
+    exit 2 when a shop's check fails (a setting to fix), else 3 when Temporal or the database does not answer."""
+    from tgflow.service.check import check_shops
+
+    data = run(check_shops(settings))
+    if json_output:
+        emit_json(data)
+    else:
+        for shop in data["shops"]:
+            tg = f" (TotalGest shop {shop['totalgest_shop_id']})" if shop["totalgest_shop_id"] != shop["shop"] else ""
+            console.print(f"[bold]shop {shop['shop']}[/]{tg}{'' if shop['enabled'] else ', disabled'}:",
+                          highlight=False)
+            for r in shop["checks"]:
+                mark = "[green]ok[/]   " if r["ok"] else "[red]FAIL[/] "
+                console.print(f"  {mark}{r['name']:<13}{r['message']}", highlight=False, soft_wrap=True)
+        console.print("[bold]every shop[/]:", highlight=False)
+        for r in data["checks"]:
+            mark = "[green]ok[/]   " if r["ok"] else "[red]FAIL[/] "
+            console.print(f"  {mark}{r['name']:<13}{r['message']}", highlight=False, soft_wrap=True)
+    if any(not shop["ok"] for shop in data["shops"]):
+        raise typer.Exit(EXIT_CONFIG)
+    if not data["ok"]:
+        raise typer.Exit(EXIT_UNAVAILABLE)
 
 
 def setup() -> None:

@@ -56,15 +56,25 @@ def list_orders(
 
     `Linked OV-…` (the TotalGest number), `Not linked` (seen, not exported yet), `Pending` (queued or being
     exported, e.g. retrying while TotalGest is down) or `Failed: reason` (what to fix; then
-    `tgflow export-orders ID`). Example: `tgflow orders list --status failed`.
+    `tgflow export-orders ID`). Example: `tgflow orders list --status failed`. With several shops and no
+    --shop: every shop's orders, shop after shop, with a Shop column ("shop" in --json).
     """
+    from tgflow.cli.across import covered_shops
+    from tgflow.service.across import page_across
     from tgflow.service.order_rows import order_rows
     from tgflow.store import orders as ostore
 
-    settings = load_settings()
-    store = open_store(settings)
-    links = ostore.list_links(store, settings.totalgest.shop_id, status.value if status else None, limit or None)
-    rows = order_rows(store, settings.totalgest.shop_id, links)
+    views = covered_shops()
+    several = len(views) > 1
+    store = open_store(views[0])
+
+    def part(shop_id: str, offset: int, room: int | None) -> tuple[list[dict[str, Any]], int]:
+        if room == 0:
+            return [], 0
+        links = ostore.list_links(store, shop_id, status.value if status else None, room)
+        return order_rows(store, shop_id, links), len(links)
+
+    rows, _ = page_across(views, part, limit=limit or None)
     store.close()
     if json_output:
         emit_json(rows)
@@ -76,16 +86,22 @@ def list_orders(
         column = r["column"]
         if r["number"]:  # the row names the order already
             column = column.replace(f"Failed: order {r['number']}: ", "Failed: ", 1)
-        cells.append([str(r["order_id"]), r["number"] or "—", Text(" ".join((column + flag).split()), style=style),
-                      str(r["attempts"]), when(r["last_attempt_at"])])
+        cells.append(([r["shop"]] if several else []) + [
+            str(r["order_id"]), r["number"] or "—", Text(" ".join((column + flag).split()), style=style),
+            str(r["attempts"]), when(r["last_attempt_at"])])
     # One line per order: a long reason is cut with "…" (`tgflow orders show` has it in full).
-    table = fit_table(f"Orders ({len(rows)})", ["Id", "Number", "Status", "Attempts", "Last attempt"], cells,
-                      flexible=2, right=(0, 3))
+    headers = ["Id", "Number", "Status", "Attempts", "Last attempt"]
+    title = f"Orders ({len(rows)})"
+    if several:
+        headers, title = ["Shop", *headers], f"Orders of {len(views)} shops ({len(rows)})"
+    table = fit_table(title, headers, cells, flexible=headers.index("Status"),
+                      right=(headers.index("Id"), headers.index("Attempts")))
     console.print(table)
     failed = next((r for r in rows if r["status"] == "failed" or r["adjustment_error"]), None)
     if failed is not None:
-        console.print(f"the full reason and each attempt: `tgflow orders show {failed['number'] or failed['order_id']}`",
-                      highlight=False, soft_wrap=True)
+        on_shop = f"--shop {failed['shop']} " if several else ""
+        console.print(f"the full reason and each attempt: `tgflow {on_shop}orders show "
+                      f"{failed['number'] or failed['order_id']}`", highlight=False, soft_wrap=True)
 
 
 @app.command("show")

@@ -71,19 +71,26 @@ def list_products(
     and last sync; 50 at a time (`--limit`, `--offset`).
 
     Example: `tgflow products list --status error` lists what to fix in TotalGest (or why Framework360 refused it).
+    With several shops and no --shop: every shop's products, shop after shop, with a Shop column ("shop" in
+    --json); --limit and --offset page across them.
     """
+    from tgflow.cli.across import covered_shops
+    from tgflow.service.across import page_across
     from tgflow.store import products as pstore
 
-    settings = load_settings()
-    shop = settings.totalgest.shop_id
+    views = covered_shops()
+    several = len(views) > 1
     wanted = status.value if status else None
     if limit is None:
         limit = 0 if json_output else PAGE
-    store = open_store(settings)
-    links = pstore.list_links(store, shop, wanted, limit or None, offset)
-    total = pstore.count_links(store, shop, wanted)
+    store = open_store(views[0])
+
+    def part(shop_id: str, start: int, room: int | None) -> tuple[list[dict[str, Any]], int]:
+        links = [] if room == 0 else pstore.list_links(store, shop_id, wanted, room, start)
+        return [product_row(link) for link in links], pstore.count_links(store, shop_id, wanted)
+
+    rows, total = page_across(views, part, offset=offset, limit=limit or None)
     store.close()
-    rows = [product_row(link) for link in links]
     if json_output:
         emit_json(rows)
         return
@@ -91,11 +98,16 @@ def list_products(
     cells = []
     for r in rows:
         style = {"linked": "green", "error": "red"}.get(r["status"], "yellow")
-        cells.append([r["sku"], Text(r["name"] or "—"),
-                      Text(" ".join(r["column"].split()), style=style), str(r["f360_product_id"] or "—"),
-                      "—" if r["stock_quantity"] is None else str(r["stock_quantity"]), when_short(r["last_synced_at"])])
-    table = fit_table(f"Products ({shown})", ["SKU", "Name", "Status", "F360 id", "Stock", "Synced (UTC)"], cells,
-                      flexible=2, right=(3, 4), caps={1: 24})
+        cells.append(([r["shop"]] if several else []) + [
+            r["sku"], Text(r["name"] or "—"), Text(" ".join(r["column"].split()), style=style),
+            str(r["f360_product_id"] or "—"), "—" if r["stock_quantity"] is None else str(r["stock_quantity"]),
+            when_short(r["last_synced_at"])])
+    headers = ["SKU", "Name", "Status", "F360 id", "Stock", "Synced (UTC)"]
+    title = f"Products ({shown})"
+    if several:
+        headers, title = ["Shop", *headers], f"Products of {len(views)} shops ({shown})"
+    s = int(several)
+    table = fit_table(title, headers, cells, flexible=2 + s, right=(3 + s, 4 + s), caps={1 + s: 24})
     console.print(table)
     more = total - offset - len(rows)
     if rows and more > 0:
@@ -107,22 +119,30 @@ def list_products(
 @cursor_app.command("show")
 def cursor_show(json_output: bool = typer.Option(False, "--json", help="Print the cursors as JSON.")) -> None:
     """Where the next incremental import starts reading TotalGest articles and stock (UTC).
-    Empty means the next run reads everything."""
+    Empty means the next run reads everything. With several shops and no --shop: every shop's."""
+    from tgflow.cli.across import covered_shops
+    from tgflow.service.across import page_across
     from tgflow.store import products as pstore
 
-    settings = load_settings()
-    store = open_store(settings)
-    cursors = pstore.list_cursors(store, settings.totalgest.shop_id)
+    views = covered_shops()
+    several = len(views) > 1
+    store = open_store(views[0])
+
+    def part(shop_id: str, _start: int, _room: int | None) -> tuple[list[dict[str, Any]], int]:
+        found = pstore.list_cursors(store, shop_id)
+        return found, len(found)
+
+    cursors, _ = page_across(views, part)
     store.close()
     if json_output:
         emit_json(cursors)
         return
-    table = Table(title="Product import cursors")
-    for col in ("Stream", "Changes read since", "Saved at"):
+    table = Table(title="Product import cursors" + (f" of {len(views)} shops" if several else ""))
+    for col in (["Shop"] if several else []) + ["Stream", "Changes read since", "Saved at"]:
         table.add_column(col)
     for c in cursors:
-        table.add_row(c["name"], when(c["value"]) if c["value"] else "— (next run reads everything)",
-                      when(c["updated_at"]))
+        table.add_row(*([c["shop"]] if several else []), c["name"],
+                      when(c["value"]) if c["value"] else "— (next run reads everything)", when(c["updated_at"]))
     console.print(table)
 
 

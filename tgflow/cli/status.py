@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from tgflow.cli.common import (
+    EXIT_CONFIG,
     EXIT_FAILURES,
     EXIT_UNAVAILABLE,
+    chosen_shop,
     console,
     emit_json,
+    fail,
     load_settings,
     open_store,
     run,
@@ -24,23 +28,46 @@ def status(json_output: bool = typer.Option(False, "--json", help="Print the ove
     """Health of everything: last product import, schedules, order queue, counts by status,
     the oldest failure, firing alerts, the last drift report and whether TotalGest and Framework360 answer.
     Exit 1 when something needs a person, 3 when Temporal does not answer (the schedules and the queue
-    cannot be read then; the rest is shown all the same)."""
-    from tgflow.service.status import status_report
+    cannot be read then; the rest is shown all the same). With several shops and no --shop: Temporal once and
+    one section per shop (--json: `shops`, a list), the exit code the worst of the shops'."""
+    from tgflow.config import ConfigError, select_shop
+    from tgflow.service.status import shops_status_report, status_report
 
-    settings = load_settings()
+    settings = load_settings(one_shop=False)
+    several = not chosen_shop() and len(settings.shop_ids()) > 1
+    if not several:
+        try:
+            settings = select_shop(settings, chosen_shop())
+        except ConfigError as exc:
+            fail(f"configuration: {exc}", EXIT_CONFIG)
     store = open_store(settings)
-    data = run(status_report(settings, store))
+    data = run(shops_status_report(settings, store) if several else status_report(settings, store))
     store.close()
     temporal_ok = data["services"]["temporal"]["ok"]
     unhealthy = not data.pop("healthy")
     if json_output:
         emit_json(data | {"healthy": not unhealthy})
+    elif several:
+        _print_shops(data)
     else:
         _print(data)
     if not temporal_ok:
         raise typer.Exit(EXIT_UNAVAILABLE)
     if unhealthy:
         raise typer.Exit(EXIT_FAILURES)
+
+
+def _print_shops(data: dict[str, Any]) -> None:
+    """Temporal once, then one section per shop naming it."""
+    temporal = data["services"]["temporal"]
+    state = "[green]ok[/]" if temporal["ok"] else "[red]down[/]"
+    console.print(f"temporal {state} {escape(temporal.get('message', ''))}", highlight=False, soft_wrap=True)
+    for shop in data["shops"]:
+        tg = f" (TotalGest shop {shop['totalgest_shop_id']})" if shop["totalgest_shop_id"] != shop["shop"] else ""
+        health = "[green]healthy[/]" if shop["healthy"] else "[red]needs a person[/]"
+        disabled = ", [yellow]disabled[/]" if not shop["enabled"] else ""
+        console.rule(f"shop [bold]{escape(shop['shop'])}[/]{escape(tg)}: {health}{disabled}", align="left")
+        _print(shop)
 
 
 def _print(data: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import copy
 import json
 import secrets
 from collections.abc import Awaitable, Callable
@@ -60,13 +61,22 @@ class Problem(Exception):
 
 
 class Console:
-    """The console's state: settings, status store, a Temporal client connected on first use, the throttle."""
+    """The console's state: settings, status store, a Temporal client connected on first use, the throttle.
+
+    Several shops (``[[shops]]``, none chosen with --shop): ``shops`` lists their ids; lists and the overview
+    cover every shop unless ``?shop=ID`` names one, and everything acting on a shop needs it
+    (:meth:`scoped`). One shop: ``shops`` is empty and ``?shop=`` is not needed."""
 
     def __init__(self, settings: Settings, store: Store, secret_key: str | None = None,
                  throttle: LoginThrottle | None = None) -> None:
         self.settings = settings
         self.store = store
-        self.shop = settings.totalgest.shop_id
+        several = settings.multi_shop and len(settings.shop_ids()) > 1
+        self.shops: list[str] = settings.shop_ids() if several else []
+        #: The shop this console (or scoped copy) acts on: its TotalGest shop id (the store's and the ids' key)
+        #: and its id; None with several shops and none chosen.
+        self.shop: str | None = None if several else settings.totalgest.shop_id
+        self.shop_key: str | None = None if several else settings.shop_key
         self.secret_key = secret_key or secrets.token_urlsafe(32)
         self.throttle = throttle or LoginThrottle()
         self._client: Any = None
@@ -95,11 +105,41 @@ class Console:
                                        "server) or fix TGFLOW_TEMPORAL__ADDRESS") from None
         return self._client
 
+    def scoped(self, request: Request, *, every: bool = False) -> Console | None:
+        """This console for the shop of ``?shop=ID``; with several shops and none named: None when ``every``
+        (a list or the overview of every shop), else 400 naming the shops."""
+        if not self.shops:
+            return self
+        wanted = request.query_params.get("shop") or None
+        if wanted is None:
+            if every:
+                return None
+            raise Problem(400, f"{len(self.shops)} shops are configured ({', '.join(self.shops)}): choose one "
+                               "with ?shop=ID")
+        if wanted not in self.shops:
+            raise Problem(404, f"no shop {wanted!r} is configured; the shops are: {', '.join(self.shops)}")
+        view = copy.copy(self)
+        view.settings = self.settings.for_shop(wanted)
+        view.shop, view.shop_key = view.settings.totalgest.shop_id, wanted
+        view.client = self.client  # type: ignore[method-assign]  # one Temporal connection for every shop
+        return view
+
+    def views(self) -> list[Settings]:
+        """Every shop's settings (several shops)."""
+        return [self.settings.for_shop(shop) for shop in self.shops]
+
     def render(self, request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         user = request.state.user if hasattr(request.state, "user") else None
+        chosen = request.query_params.get("shop") or None if self.shops else None
+
+        def shop_q(shop: str | None = None, sep: str = "?") -> str:
+            """``?shop=ID`` (or ``&shop=ID``) for links acting on a row's shop or the chosen one."""
+            shop = shop or chosen
+            return f"{sep}shop={quote(shop)}" if self.shops and shop else ""
+
         html = self.templates.get_template(name).render(
-            request=request, user=user, csrf=csrf_token(request.session), shop=self.shop,
-            path=request.url.path, **context)
+            request=request, user=user, csrf=csrf_token(request.session), shop=self.shop_key or chosen,
+            shops=self.shops, chosen_shop=chosen, shop_q=shop_q, path=request.url.path, **context)
         return HTMLResponse(html, status_code=status_code)
 
 
@@ -215,9 +255,13 @@ def _status(request: Request, allowed: tuple[str, ...]) -> str | None:
 
 
 async def _orders(console: Console, request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(order_rows.order_page, console.store, console.shop,
-                                   status=_status(request, ORDER_STATUSES), q=request.query_params.get("q"),
-                                   page=_page_number(request))
+    status, q, number = _status(request, ORDER_STATUSES), request.query_params.get("q"), _page_number(request)
+    view = console.scoped(request, every=True)
+    if view is None:
+        return await run_in_threadpool(order_rows.order_page_across, console.store, console.views(), status=status,
+                                       q=q, page=number) | {"shop": None}
+    return await run_in_threadpool(order_rows.order_page, console.store, view.shop, status=status, q=q,
+                                   page=number) | ({"shop": view.shop_key} if console.shops else {})
 
 
 async def _order(console: Console, ident: str) -> dict[str, Any]:
@@ -228,9 +272,28 @@ async def _order(console: Console, ident: str) -> dict[str, Any]:
 
 
 async def _products(console: Console, request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(product_rows.product_page, console.store, console.shop,
-                                   status=_status(request, PRODUCT_STATUSES), q=request.query_params.get("q"),
-                                   page=_page_number(request))
+    status, q, number = _status(request, PRODUCT_STATUSES), request.query_params.get("q"), _page_number(request)
+    view = console.scoped(request, every=True)
+    if view is None:
+        return await run_in_threadpool(product_rows.product_page_across, console.store, console.views(),
+                                       status=status, q=q, page=number) | {"shop": None}
+    return await run_in_threadpool(product_rows.product_page, console.store, view.shop, status=status, q=q,
+                                   page=number) | ({"shop": view.shop_key} if console.shops else {})
+
+
+async def _overview(console: Console, request: Request) -> dict[str, Any]:
+    """What `tgflow status --json` shows: of the shop of ``?shop=``, or of every shop."""
+    from tgflow.service.status import shops_status_report, status_report
+
+    view = console.scoped(request, every=True)
+    client = None
+    try:
+        client = await console.client()
+    except Problem:
+        pass
+    if view is None:
+        return await shops_status_report(console.settings, console.store, client)
+    return await status_report(view.settings, console.store, client)
 
 
 async def _product(console: Console, sku: str) -> dict[str, Any]:
@@ -355,15 +418,7 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
     # -- pages --
     @page(console)
     async def overview_page(request: Request) -> Response:
-        from tgflow.service.status import status_report
-
-        client = None
-        try:
-            client = await console.client()
-        except Problem:
-            pass
-        data = await status_report(settings, store, client)
-        return console.render(request, "overview.html", data=data)
+        return console.render(request, "overview.html", data=await _overview(console, request))
 
     @page(console)
     async def orders_page(request: Request) -> Response:
@@ -373,32 +428,37 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
 
     @page(console)
     async def order_page(request: Request) -> Response:
-        row = await _order(console, request.path_params["ident"])
+        row = await _order(console.scoped(request), request.path_params["ident"])
         return console.render(request, "order.html", order=row)
+
+    def _on_shop(view: Console) -> str:
+        return f"?shop={quote(view.shop_key)}" if console.shops and view.shop_key else ""
 
     @page(console, admin=True)
     async def export_action(request: Request) -> Response:
         from tgflow.service.orders import start_export
 
+        view = console.scoped(request)
         values = [str(v) for v in request.state.form.getlist("order_ids")]
-        ids, unknown = await _resolve(console, values)
+        ids, unknown = await _resolve(view, values)
         if not ids:
             raise Problem(400, "none of these orders is known: " + "; ".join(unknown.values()))
-        handle = await start_export(await console.client(), settings, ids)
-        return RedirectResponse(f"/orders/exports/{quote(handle.id)}", status_code=303)
+        handle = await start_export(await console.client(), view.settings, ids)
+        return RedirectResponse(f"/orders/exports/{quote(handle.id)}{_on_shop(view)}", status_code=303)
 
     @page(console, admin=True)
     async def retry_action(request: Request) -> Response:
-        ids = await run_in_threadpool(order_rows.failed_order_ids, store, console.shop)
+        view = console.scoped(request)
+        ids = await run_in_threadpool(order_rows.failed_order_ids, store, view.shop)
         if not ids:
             return console.render(request, "message.html", title="Retry failed",
                                   message="Nothing to retry: no order failed.")
-        handle = await order_rows.start_retry(await console.client(), settings, store, ids)
-        return RedirectResponse(f"/orders/exports/{quote(handle.id)}", status_code=303)
+        handle = await order_rows.start_retry(await console.client(), view.settings, store, ids)
+        return RedirectResponse(f"/orders/exports/{quote(handle.id)}{_on_shop(view)}", status_code=303)
 
     @page(console)
     async def export_page(request: Request) -> Response:
-        state = await _export_state(console, request.path_params["workflow_id"], REPORT_WAIT_SECONDS)
+        state = await _export_state(console.scoped(request), request.path_params["workflow_id"], REPORT_WAIT_SECONDS)
         return console.render(request, "report.html", state=state)
 
     @page(console)
@@ -409,36 +469,33 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
 
     @page(console)
     async def product_page(request: Request) -> Response:
-        row = await _product(console, request.path_params["sku"])
+        row = await _product(console.scoped(request), request.path_params["sku"])
         return console.render(request, "product.html", product=row, started=request.query_params.get("started"))
 
     @page(console, admin=True)
     async def product_retry_action(request: Request) -> Response:
+        view = console.scoped(request)
         sku = request.path_params["sku"]
-        done = await _retry_products(console, [sku])
-        return RedirectResponse(f"/products/{quote(sku)}?started={quote(done['workflow_id'] or '')}", status_code=303)
+        done = await _retry_products(view, [sku])
+        on_shop = f"&shop={quote(view.shop_key)}" if console.shops and view.shop_key else ""
+        return RedirectResponse(f"/products/{quote(sku)}?started={quote(done['workflow_id'] or '')}{on_shop}",
+                                status_code=303)
 
     @page(console)
     async def schedules_page(request: Request) -> Response:
-        return console.render(request, "schedules.html", schedules=await _schedules(console))
+        return console.render(request, "schedules.html", schedules=await _schedules(console.scoped(request)))
 
     @page(console, admin=True)
     async def schedule_action_page(request: Request) -> Response:
-        await _schedule_action(console, request.path_params["which"], request.path_params["action"],
+        view = console.scoped(request)
+        await _schedule_action(view, request.path_params["which"], request.path_params["action"],
                                str(request.state.form.get("note") or "") or None, request.state.user["name"])
-        return RedirectResponse("/schedules", status_code=303)
+        return RedirectResponse(f"/schedules{_on_shop(view)}", status_code=303)
 
     # -- API --
     @api(console)
     async def api_status(request: Request) -> Any:
-        from tgflow.service.status import status_report
-
-        client = None
-        try:
-            client = await console.client()
-        except Problem:
-            pass
-        return await status_report(settings, store, client)
+        return await _overview(console, request)
 
     @api(console)
     async def api_orders(request: Request) -> Any:
@@ -446,29 +503,31 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
 
     @api(console)
     async def api_order(request: Request) -> Any:
-        return await _order(console, request.path_params["ident"])
+        return await _order(console.scoped(request), request.path_params["ident"])
 
     @api(console, admin=True)
     async def api_export(request: Request) -> Any:
         from tgflow.service.orders import empty_report, export_orders_now
 
+        view = console.scoped(request)
         body = await _json_body(request)
-        ids, unknown = await _resolve(console, _order_values(body.get("order_ids")))
-        report = await export_orders_now(await console.client(), settings, ids) if ids else empty_report()
+        ids, unknown = await _resolve(view, _order_values(body.get("order_ids")))
+        report = await export_orders_now(await console.client(), view.settings, ids) if ids else empty_report()
         return report.model_dump(mode="json") | {"unknown": list(unknown)}
 
     @api(console, admin=True)
     async def api_retry(request: Request) -> Any:
+        view = console.scoped(request)
         body = await _json_body(request)
         if body.get("order_ids") is not None:
-            ids, unknown = await _resolve(console, _order_values(body.get("order_ids")))
+            ids, unknown = await _resolve(view, _order_values(body.get("order_ids")))
         else:
-            ids, unknown = await run_in_threadpool(order_rows.failed_order_ids, store, console.shop), {}
+            ids, unknown = await run_in_threadpool(order_rows.failed_order_ids, store, view.shop), {}
         if not ids:
             from tgflow.service.orders import empty_report
 
             return empty_report().model_dump(mode="json") | {"unknown": list(unknown)}
-        handle = await order_rows.start_retry(await console.client(), settings, store, ids)
+        handle = await order_rows.start_retry(await console.client(), view.settings, store, ids)
         report = await handle.result()
         if hasattr(report, "model_dump"):
             report = report.model_dump(mode="json")
@@ -476,7 +535,7 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
 
     @api(console)
     async def api_export_state(request: Request) -> Any:
-        return await _export_state(console, request.path_params["workflow_id"], 0)
+        return await _export_state(console.scoped(request), request.path_params["workflow_id"], 0)
 
     @api(console)
     async def api_products(request: Request) -> Any:
@@ -484,7 +543,7 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
 
     @api(console)
     async def api_product(request: Request) -> Any:
-        return await _product(console, request.path_params["sku"])
+        return await _product(console.scoped(request), request.path_params["sku"])
 
     @api(console, admin=True)
     async def api_products_retry(request: Request) -> Any:
@@ -493,17 +552,17 @@ def create_app(settings: Settings, store: Store, *, secret_key: str | None = Non
         if skus is not None and (not isinstance(skus, list) or not all(isinstance(s, str) for s in skus)):
             raise Problem(400, 'skus: give a list of article codes, e.g. {"skus": ["ART-00042"]}, or none for '
                                "every product in error")
-        return await _retry_products(console, skus)
+        return await _retry_products(console.scoped(request), skus)
 
     @api(console)
     async def api_schedules(request: Request) -> Any:
-        return await _schedules(console)
+        return await _schedules(console.scoped(request))
 
     @api(console, admin=True)
     async def api_schedule_action(request: Request) -> Any:
         body = await _json_body(request)
         note = body.get("note")
-        return await _schedule_action(console, request.path_params["which"], request.path_params["action"],
+        return await _schedule_action(console.scoped(request), request.path_params["which"], request.path_params["action"],
                                       note if isinstance(note, str) and note else None, request.state.user["name"])
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
@@ -130,3 +131,20 @@ async def check_all(settings: Settings, *, services: bool = True) -> list[CheckR
     if services:
         results += [await check_temporal(settings), check_database(settings)]
     return results
+
+
+async def check_shops(settings: Settings) -> dict[str, Any]:
+    """`tgflow check --json` with several shops: ``shops``, each shop's TotalGest and Framework360 checks (in the
+    file's order, checked side by side), and ``checks``, Temporal and the status database (shared, once)."""
+    async def one(shop_id: str) -> list[CheckResult]:
+        return await check_all(settings.for_shop(shop_id), services=False)
+
+    shops = settings.shops()
+    per_shop, temporal = await asyncio.gather(asyncio.gather(*(one(shop.id) for shop in shops)),
+                                              check_temporal(settings))
+    shared = [temporal, check_database(settings)]
+    rows = [{"shop": shop.id, "totalgest_shop_id": shop.totalgest.shop_id, "enabled": shop.enabled,
+             "ok": all(r.ok for r in results), "checks": [r.as_dict() for r in results]}
+            for shop, results in zip(shops, per_shop)]
+    return {"ok": all(row["ok"] for row in rows) and all(r.ok for r in shared), "shops": rows,
+            "checks": [r.as_dict() for r in shared]}

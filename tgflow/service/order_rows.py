@@ -93,3 +93,19 @@ async def start_retry(client: Client, settings: Settings, store: Store, order_id
     await redrive_orders(client, settings, order_ids, wait=False)
     await redrive_adjustments(client, settings, store, order_ids, wait=False)
     return await start_export(client, settings, order_ids)
+
+
+def order_page_across(store: Store, views: list[Settings], *, status: str | None = None, q: str | None = None,
+                      page: int = 1, per_page: int = PER_PAGE) -> dict[str, Any]:
+    """One page of the order list of every shop (``views``: each shop's settings), shop after shop, each row with
+    its ``shop``; filtered and paged in the database, shop by shop."""
+    from tgflow.service.across import page_across
+
+    def part(shop_id: str, offset: int, limit: int | None) -> tuple[list[dict[str, Any]], int]:
+        links, count = ostore.page_links(store, shop_id, status=status, q=q, offset=offset, limit=limit or 0)
+        return order_rows(store, shop_id, links), count
+
+    page = max(page, 1)
+    rows, total = page_across(views, part, offset=(page - 1) * per_page, limit=per_page)
+    return {"orders": rows, "total": total, "page": page, "per_page": per_page,
+            "pages": max((total + per_page - 1) // per_page, 1), "status": status, "q": q or ""}

@@ -79,3 +79,19 @@ def product_page(store: Store, shop_id: str, *, status: str | None = None, q: st
     return {"products": [product_row(link) for link in links], "total": total, "page": page,
             "per_page": per_page, "pages": max((total + per_page - 1) // per_page, 1), "status": status,
             "q": q or ""}
+
+
+def product_page_across(store: Store, views: list[Settings], *, status: str | None = None, q: str | None = None,
+                        page: int = 1, per_page: int = PER_PAGE) -> dict[str, Any]:
+    """One page of the product list of every shop (``views``: each shop's settings), shop after shop, each row
+    with its ``shop``; filtered and paged in the database, shop by shop."""
+    from tgflow.service.across import page_across
+
+    def part(shop_id: str, offset: int, limit: int | None) -> tuple[list[dict[str, Any]], int]:
+        links, count = pstore.page_links(store, shop_id, status=status, q=q, offset=offset, limit=limit or 0)
+        return [product_row(link) for link in links], count
+
+    page = max(page, 1)
+    rows, total = page_across(views, part, offset=(page - 1) * per_page, limit=per_page)
+    return {"products": rows, "total": total, "page": page, "per_page": per_page,
+            "pages": max((total + per_page - 1) // per_page, 1), "status": status, "q": q or ""}

@@ -74,22 +74,62 @@ async def status_report(settings: Settings, store: Store, client=None) -> dict[s
     where when Temporal does not answer, and ``healthy`` (False when something needs a person).
     ``client``: a connected Temporal client, else one is connected here (10 s at most)."""
     from tgflow.service.check import check_temporal
-    from tgflow.temporal import connect
 
     if client is None:
-        try:
-            client = await asyncio.wait_for(connect(settings.temporal), timeout=10)
-        except Exception:
-            client = None
+        client = await _connect(settings)
     data = await overview(settings, store, client)
     if client is None:  # say what is down, where, and which setting to check, as `tgflow check` does
         data["services"]["temporal"] = (await check_temporal(settings)).as_dict()
     else:
         t = settings.temporal
         data["services"]["temporal"]["message"] = f"Temporal at {t.address}, namespace {t.namespace}"
+    data["healthy"] = _healthy(data)
+    return data
+
+
+def _healthy(data: dict[str, Any]) -> bool:
+    """False when something needs a person."""
     services = data["services"]
-    unhealthy = (not services["totalgest"]["ok"] or not services["framework360"]["ok"]
-                 or not services["temporal"]["ok"] or data["orders"]["failed"] or data["products"]["error"]
-                 or data["parcels"]["failed"] or data["adjustments"]["failed"] or data["alerts"])
-    data["healthy"] = not unhealthy
+    return not (not services["totalgest"]["ok"] or not services["framework360"]["ok"]
+                or not services["temporal"]["ok"] or data["orders"]["failed"] or data["products"]["error"]
+                or data["parcels"]["failed"] or data["adjustments"]["failed"] or data["alerts"])
+
+
+async def _connect(settings: Settings):
+    """A Temporal client, or None when Temporal does not answer within 10 s."""
+    from tgflow.temporal import connect
+
+    try:
+        return await asyncio.wait_for(connect(settings.temporal), timeout=10)
+    except Exception:
+        return None
+
+
+
+async def shops_status_report(settings: Settings, store: Store, client=None) -> dict[str, Any]:
+    """`tgflow status --json` with several shops: ``shops``, one :func:`status_report` per shop (in the file's
+    order) with its ``shop`` id, ``totalgest_shop_id`` and ``enabled``, without the Temporal part, which is
+    shared and said once in ``services.temporal``; ``healthy`` when every shop is. ``settings``: as loaded."""
+    from tgflow.service.check import check_temporal
+
+    views = [settings.for_shop(shop_id) for shop_id in settings.shop_ids()]
+    if client is None:
+        client = await _connect(settings)
+    temporal = (await check_temporal(settings)).as_dict() if client is None else None
+    reports = await asyncio.gather(*(_shop_report(view, store, client, temporal) for view in views))
+    for shop, report in zip(settings.shops(), reports):
+        report.update(shop=shop.id, totalgest_shop_id=shop.totalgest.shop_id, enabled=shop.enabled)
+        temporal = report["services"].pop("temporal")
+    return {"shops": [{key: r.pop(key) for key in ("shop", "totalgest_shop_id", "enabled")} | r for r in reports],
+            "services": {"temporal": temporal}, "healthy": all(r["healthy"] for r in reports)}
+
+
+async def _shop_report(view: Settings, store: Store, client, temporal: dict[str, Any] | None) -> dict[str, Any]:
+    """One shop's part; ``temporal``: what `tgflow check` says of Temporal when it does not answer (checked
+    once for every shop)."""
+    if client is not None:
+        return await status_report(view, store, client)
+    data = await overview(view, store, None)
+    data["services"]["temporal"] = temporal
+    data["healthy"] = _healthy(data)
     return data
