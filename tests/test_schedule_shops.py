@@ -1,0 +1,148 @@
+"""`tgflow schedule ...` across shops (issue 15): without --shop and with several shops, every shop's schedules,
+one row per shop × schedule with a shop column (human and --json); with --shop only that shop. A shop with
+``enabled = false`` gets its schedules paused, and unpaused once enabled again, except a person's pause."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from tests.test_cli_human import fits, pipe, run_pipe, tty
+from tests.test_shops_config import THREE_SHOPS, cli_env
+from tgflow.service.shop_schedules import DISABLED_NOTE
+
+WHICH = ["import", "reconcile", "drift", "shipments", "health"]
+
+
+@pytest.fixture
+async def three(client, temporal_env, tmp_path):
+    """The three shops of tests/test_shops_config.py (shop-c disabled) on the test server, with TotalGest shop
+    ids unique to this test; every schedule they get is deleted afterwards."""
+    tag = uuid.uuid4().hex[:6]
+    address = temporal_env.client.service_client.config.target_host
+    text = THREE_SHOPS.replace('shop_id = "100', f'shop_id = "{tag}-100').replace(
+        'task_queue = "tq"', f'task_queue = "tq"\naddress = "{address}"')
+    config = tmp_path / "shops.toml"
+    config.write_text(text)
+    yield config, tag
+    for n in ("1001", "1002", "1003"):
+        for prefix in ("product-import", "order-reconcile", "drift-report", "shipment-import", "health-check"):
+            try:
+                await client.get_schedule_handle(f"{prefix}-{tag}-{n}").delete()
+            except Exception:
+                pass
+
+
+async def states(client, tag: str, n: str) -> dict[str, tuple[bool, str]]:
+    out = {}
+    for which, prefix in zip(WHICH, ("product-import", "order-reconcile", "drift-report", "shipment-import",
+                                     "health-check")):
+        desc = await client.get_schedule_handle(f"{prefix}-{tag}-{n}").describe()
+        out[which] = (desc.schedule.state.paused, desc.schedule.state.note or "")
+    return out
+
+
+def table_lines(stdout: str) -> list[list[str]]:
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in stdout.splitlines() if line.count("│") == 4]
+
+
+async def test_every_shop_one_row_per_schedule_and_shop_filter(client, three):
+    config, tag = three
+    env = cli_env(config)
+    out = await pipe(env, "schedule", "create", "--which", "all", "--json")
+    assert out.code == 0, out.text
+    rows = json.loads(out.stdout)
+    assert sorted((r["shop"], r["which"]) for r in rows) == sorted((s, w) for s in ("a", "b", "shop-c") for w in WHICH)
+    assert all(r["ok"] and r["created"] for r in rows)
+    assert {r["schedule_id"] for r in rows if r["shop"] == "b"} == {
+        f"{p}-{tag}-1002" for p in ("product-import", "order-reconcile", "drift-report", "shipment-import",
+                                    "health-check")}
+    # what Temporal holds: a's and b's active, the disabled shop-c's paused with the note saying why
+    assert set((await states(client, tag, "1001")).values()) == {(False, "")}
+    assert set((await states(client, tag, "1003")).values()) == {(True, DISABLED_NOTE)}
+    assert {r["paused_for_disabled"] for r in rows if r["shop"] == "shop-c"} == {True}
+
+    # one schedule on every shop: pause, human output in a pipe and at a terminal
+    for shown in (await pipe(env, "schedule", "pause", "--which", "import", "--note", "stock count"),):
+        assert shown.code == 0, shown.text
+        fits(shown)
+        lines = table_lines(shown.stdout)
+        assert sorted(line[0] for line in lines) == ["a", "b", "shop-c"]
+        assert all(line[2] == "paused" for line in lines)
+        assert "3 of 3 schedules ok on 3 shops" in shown.stdout
+    assert (await states(client, tag, "1002"))["import"] == (True, "stock count")
+    assert (await states(client, tag, "1002"))["reconcile"] == (False, "")
+
+    shown = await tty(env, "schedule", "describe", "--which", "all")
+    assert shown.code == 0, shown.text
+    lines = table_lines(shown.stdout)
+    assert len(lines) == 15 and {line[0] for line in lines} == {"a", "b", "shop-c"}
+    by = {(line[0], line[1]): line[2] for line in lines}
+    assert by[("b", f"product-import-{tag}-1002")].startswith("PAUSED stock count")
+    assert by[("a", f"order-reconcile-{tag}-1001")].startswith("active, every 5 min")
+    described = json.loads((await pipe(env, "schedule", "describe", "--which", "reconcile", "--json")).stdout)
+    assert [(r["shop"], r["paused"]) for r in described] == [("a", False), ("b", False), ("shop-c", True)]
+    assert described[2]["note"] == DISABLED_NOTE
+
+    # unpause on every shop: the disabled shop refuses (exit 1, its row says what to do), the others unpaused
+    out = await pipe(env, "schedule", "unpause", "--which", "import", "--json")
+    assert out.code == 1, out.text
+    rows = {r["shop"]: r for r in json.loads(out.stdout)}
+    assert rows["a"]["ok"] and rows["b"]["ok"] and not rows["shop-c"]["ok"]
+    assert "shop shop-c is disabled in settings (enabled = false)" in rows["shop-c"]["error"]
+    assert (await states(client, tag, "1002"))["import"][0] is False
+    assert (await states(client, tag, "1003"))["import"][0] is True
+
+    # --shop: only that shop, today's single-shop output
+    out = await pipe(env, "--shop", "a", "schedule", "delete", "--which", "drift", "--json")
+    assert out.code == 0 and json.loads(out.stdout) == {"schedule_id": f"drift-report-{tag}-1001",
+                                                        "action": "delete", "ok": True}
+    out = await pipe(env, "--shop", "a", "schedule", "describe", "--which", "drift")
+    assert out.code == 1 and "does not exist" in out.stderr
+    assert (await states(client, tag, "1002"))["drift"] == (False, "")
+    # a schedule missing on one shop: that row failed, exit 1, the other shops' rows done
+    out = await pipe(env, "schedule", "pause", "--which", "drift")
+    assert out.code == 1, out.text
+    lines = {line[0]: line[2] for line in table_lines(out.stdout)}
+    assert lines["a"].startswith("failed: schedule drift-report-") and lines["b"] == "paused"
+    assert "2 of 3 schedules ok on 3 shops, 1 failed" in out.stdout
+
+
+async def test_disable_and_enable_a_shop_keeps_a_persons_pause(client, three):
+    config, tag = three
+    env = cli_env(config)
+    assert (await pipe(env, "--shop", "b", "schedule", "create", "--which", "all")).code == 0
+    assert (await pipe(env, "--shop", "b", "schedule", "pause", "--which", "import", "--note", "supplier")).code == 0
+    text = config.read_text()
+    config.write_text(text.replace('id = "b"\n', 'id = "b"\nenabled = false\n'))
+    out = await pipe(env, "--shop", "b", "schedule", "create", "--which", "all")
+    assert out.code == 0, out.text
+    assert "paused: shop b is disabled in settings (enabled = false)" in out.stdout
+    now = await states(client, tag, "1002")
+    assert now["import"] == (True, "supplier")
+    assert {now[w] for w in WHICH if w != "import"} == {(True, DISABLED_NOTE)}
+    # enabled again: create unpauses what it paused, the person's pause stays
+    config.write_text(text)
+    out = await pipe(env, "--shop", "b", "schedule", "create", "--which", "all", "--json")
+    assert out.code == 0, out.text
+    rows = {r["schedule_id"].split(f"-{tag}")[0]: r for r in json.loads(out.stdout)}
+    assert rows["order-reconcile"].get("unpaused_for_enabled") is True and "unpaused_for_enabled" not in rows[
+        "product-import"]
+    now = await states(client, tag, "1002")
+    assert now["import"] == (True, "supplier")
+    assert {now[w][0] for w in WHICH if w != "import"} == {False}
+    # running create again changes nothing
+    again = json.loads((await pipe(env, "--shop", "b", "schedule", "create", "--which", "all", "--json")).stdout)
+    assert all(set(r) == {"schedule_id", "created", "every_minutes"} and r["created"] is False for r in again)
+    assert await states(client, tag, "1002") == now
+
+
+def test_across_shops_with_temporal_down_exits_3(tmp_path):
+    config = tmp_path / "shops.toml"
+    config.write_text(THREE_SHOPS.replace('task_queue = "tq"', 'task_queue = "tq"\naddress = "127.0.0.1:1"'))
+    for args in (("schedule", "create", "--which", "all"), ("schedule", "describe", "--json")):
+        out = run_pipe(cli_env(config), *args)
+        assert out.code == 3 and out.stdout == ""
+        assert out.stderr.strip().startswith("error: Temporal at 127.0.0.1:1 is not reachable")
