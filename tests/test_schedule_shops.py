@@ -4,6 +4,7 @@ one row per shop × schedule with a shop column (human and --json); with --shop 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -146,3 +147,94 @@ def test_across_shops_with_temporal_down_exits_3(tmp_path):
         out = run_pipe(cli_env(config), *args)
         assert out.code == 3 and out.stdout == ""
         assert out.stderr.strip().startswith("error: Temporal at 127.0.0.1:1 is not reachable")
+
+
+# ---- a disabled shop catches up once enabled ------------------------------------------------------------------
+
+def one_shop_config(settings, path, *, enabled: bool):
+    """``settings`` (the simulators of this test) as one ``[[shops]]`` table, on the worker fixture's queue."""
+    import tomli_w
+
+    tg, f360 = settings.totalgest, settings.f360
+    data = {
+        "database_url": settings.database_url,
+        "temporal": {"address": settings.temporal.address, "task_queue": "unused"},
+        "orders": {"retry_initial_seconds": 0.2, "retry_max_seconds": 1.0},
+        "shops": [{
+            "id": "solo", "enabled": enabled, "task_queue": settings.temporal.task_queue,
+            "totalgest": {"shop_id": tg.shop_id, "owner_id": tg.owner_id, "endpoint": tg.endpoint,
+                          "username": tg.username, "password": tg.password.get_secret_value(), "timeout_seconds": 3.0},
+            "f360": {"base_url": f360.base_url, "api_key": f360.api_key.get_secret_value(),
+                     "webhook_secret": f360.webhook_secret.get_secret_value(), "timeout_seconds": 3.0},
+        }],
+    }
+    path.write_bytes(tomli_w.dumps(data).encode())
+    return path
+
+
+async def test_an_order_completed_while_disabled_is_exported_once_after_enabling(client, settings, worker, tg_sim,
+                                                                                 f360_sim, tmp_path):
+    from tests.test_order_export import fast, tg_orders_by_ref, wait_for
+    from tgflow.contracts.ids import order_queue_workflow_id, order_reconcile_schedule_id
+
+    fast(settings)
+    sim = f360_sim.sim
+    sim.set_webhooks(enabled=False)  # only the reconciliation sees orders here
+    config = one_shop_config(settings, tmp_path / "solo.toml", enabled=True)
+    env = cli_env(config)
+    sid = order_reconcile_schedule_id(settings.totalgest.shop_id)
+    completed = lambda: {o["number"] for o in sim.orders() if o["status"] == "completed"}  # noqa: E731
+    try:
+        assert (await pipe(env, "schedule", "create", "--which", "reconcile")).code == 0
+        assert (await pipe(env, "schedule", "trigger", "--which", "reconcile")).code == 0
+        before = completed()
+        await wait_for(lambda: set(tg_orders_by_ref(tg_sim)) >= before, what="the completed orders exported")
+
+        one_shop_config(settings, config, enabled=False)
+        out = await pipe(env, "schedule", "create", "--which", "reconcile")
+        assert out.code == 0 and "paused: shop solo is disabled in settings" in out.stdout, out.text
+        assert (await client.get_schedule_handle(sid).describe()).schedule.state.note == DISABLED_NOTE
+        late = sim.create_order()  # completed in Framework360 while the shop is disabled
+        assert late["number"] not in tg_orders_by_ref(tg_sim)
+
+        one_shop_config(settings, config, enabled=True)
+        out = await pipe(env, "schedule", "create", "--which", "reconcile", "--json")
+        assert out.code == 0 and json.loads(out.stdout)["unpaused_for_enabled"] is True, out.text
+        assert not (await client.get_schedule_handle(sid).describe()).schedule.state.paused
+        assert (await pipe(env, "schedule", "trigger", "--which", "reconcile")).code == 0
+        await wait_for(lambda: tg_orders_by_ref(tg_sim)[late["number"]] == 1, what="the late order exported")
+        await wait_for(lambda: sim.order(late["id"])["integrations"]["totalgest"]["status"] == "linked",
+                       what="Framework360 shows it linked")
+        # once: the next reconciliation finds it linked and enqueues nothing
+        third = await _next_run(client, sid)
+        assert third.enqueued == 0 and third.already_linked >= 1  # it re-read the late order: linked
+        counts = tg_orders_by_ref(tg_sim)
+        assert counts[late["number"]] == 1 and set(counts.values()) == {1}
+        assert set(counts) == completed()
+    finally:
+        for wid in (order_queue_workflow_id(settings.totalgest.shop_id),):
+            try:
+                await client.get_workflow_handle(wid).terminate("test done")
+            except Exception:
+                pass
+        try:
+            await client.get_schedule_handle(sid).delete()
+        except Exception:
+            pass
+
+
+async def _next_run(client, sid: str):
+    """Trigger the schedule once more and return that run's result (the reconciliation's counts)."""
+    from tgflow.contracts.orders import OrderReconcileResult
+
+    handle = client.get_schedule_handle(sid)
+    seen = {a.action.workflow_id for a in (await handle.describe()).info.recent_actions}
+    for done in [a.action.workflow_id for a in (await handle.describe()).info.recent_actions]:
+        await client.get_workflow_handle(done).result()  # none still running: the trigger is not skipped
+    await handle.trigger()
+    while True:
+        recent = [a.action.workflow_id for a in (await handle.describe()).info.recent_actions]
+        new = [wid for wid in recent if wid not in seen]
+        if new:
+            return await client.get_workflow_handle(new[-1], result_type=OrderReconcileResult).result()
+        await asyncio.sleep(0.2)
