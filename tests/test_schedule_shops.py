@@ -151,7 +151,7 @@ def test_across_shops_with_temporal_down_exits_3(tmp_path):
 
 # ---- a disabled shop catches up once enabled ------------------------------------------------------------------
 
-def one_shop_config(settings, path, *, enabled: bool):
+def one_shop_config(settings, path, *, enabled: bool, **orders):
     """``settings`` (the simulators of this test) as one ``[[shops]]`` table, on the worker fixture's queue."""
     import tomli_w
 
@@ -159,7 +159,7 @@ def one_shop_config(settings, path, *, enabled: bool):
     data = {
         "database_url": settings.database_url,
         "temporal": {"address": settings.temporal.address, "task_queue": "unused"},
-        "orders": {"retry_initial_seconds": 0.2, "retry_max_seconds": 1.0},
+        "orders": {"retry_initial_seconds": 0.2, "retry_max_seconds": 1.0, **orders},
         "shops": [{
             "id": "solo", "enabled": enabled, "task_queue": settings.temporal.task_queue,
             "totalgest": {"shop_id": tg.shop_id, "owner_id": tg.owner_id, "endpoint": tg.endpoint,
