@@ -238,3 +238,20 @@ async def _next_run(client, sid: str):
         if new:
             return await client.get_workflow_handle(new[-1], result_type=OrderReconcileResult).result()
         await asyncio.sleep(0.2)
+
+
+async def test_a_disabled_shops_schedule_is_created_paused_from_the_first_instant(client, three, monkeypatch):
+    """Not created running and paused afterwards (a run could start in between): created paused."""
+    from tgflow.config import load_settings
+    from tgflow.service.monitoring import ensure_schedule_for
+    from tgflow.service.schedules import paused_on_create
+
+    config, tag = three
+    monkeypatch.setenv("TGFLOW_CONFIG", str(config))
+    view = load_settings().for_shop("shop-c")
+    with paused_on_create(DISABLED_NOTE):
+        assert await ensure_schedule_for(client, view, "health") is True
+    assert await ensure_schedule_for(client, view, "drift") is True  # outside it: as usual
+    now = await client.get_schedule_handle(f"health-check-{tag}-1003").describe()
+    assert (now.schedule.state.paused, now.schedule.state.note) == (True, DISABLED_NOTE)
+    assert not (await client.get_schedule_handle(f"drift-report-{tag}-1003").describe()).schedule.state.paused

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from tgflow.config import Settings, ShopSettings
 from tgflow.jobs import Job, jobs
 from tgflow.service.monitoring import ensure_schedule_for
-from tgflow.service.schedules import schedule_action
+from tgflow.service.schedules import paused_on_create, schedule_action
 
 #: The note of a schedule paused because its shop has ``enabled = false``: the mark ``schedule create`` looks
 #: for before unpausing it (a pause with any other note is a person's and is kept).
@@ -76,8 +76,11 @@ async def create_rows(client: Client, chosen: list[ShopTarget], which: str) -> l
             if which not in ("all", job.which):
                 continue
             try:
-                created = await ensure_schedule_for(client, target.view, job.which)
+                with paused_on_create(None if target.shop.enabled else DISABLED_NOTE):
+                    created = await ensure_schedule_for(client, target.view, job.which)
                 change = await apply_enabled(client, job.schedule_id, target.shop.enabled)
+                if created and not target.shop.enabled:
+                    change = "paused"  # created paused
             except Exception as exc:
                 rows.append(_row(target, job, ok=False, error=_problem(exc)))
                 continue
