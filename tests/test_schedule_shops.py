@@ -64,6 +64,13 @@ async def test_every_shop_one_row_per_schedule_and_shop_filter(client, three):
     assert set((await states(client, tag, "1001")).values()) == {(False, "")}
     assert set((await states(client, tag, "1003")).values()) == {(True, DISABLED_NOTE)}
     assert {r["paused_for_disabled"] for r in rows if r["shop"] == "shop-c"} == {True}
+    shown = await tty(env, "schedule", "create", "--which", "all")  # again, as a person reads it
+    assert shown.code == 0, shown.text
+    lines = table_lines(shown.stdout)
+    assert len(lines) == 15 and "15 of 15 schedules ok on 3 shops" in shown.stdout
+    assert all(line[2].startswith("updated, every") for line in lines)
+    assert {line[2].endswith("stays paused (the shop is disabled in settings)") for line in lines
+            if line[0] == "shop-c"} == {True}
 
     # one schedule on every shop: pause, human output in a pipe and at a terminal
     for shown in (await pipe(env, "schedule", "pause", "--which", "import", "--note", "stock count"),):
@@ -109,6 +116,20 @@ async def test_every_shop_one_row_per_schedule_and_shop_filter(client, three):
     lines = {line[0]: line[2] for line in table_lines(out.stdout)}
     assert lines["a"].startswith("failed: schedule drift-report-") and lines["b"] == "paused"
     assert "2 of 3 schedules ok on 3 shops, 1 failed" in out.stdout
+
+    # delete on every shop: the one already gone counts as done
+    out = await pipe(env, "schedule", "delete", "--which", "drift", "--json")
+    assert out.code == 0, out.text
+    assert [(r["shop"], r["ok"], r["existed"]) for r in json.loads(out.stdout)] == [
+        ("a", True, False), ("b", True, True), ("shop-c", True, True)]
+    shown = await tty(env, "schedule", "delete", "--which", "all")
+    assert shown.code == 0, shown.text
+    lines = table_lines(shown.stdout)
+    assert len(lines) == 15 and sum(line[2] == "deleted" for line in lines) == 12
+    assert sum(line[2] == "not there (already deleted)" for line in lines) == 3
+    for n in ("1001", "1002", "1003"):
+        with pytest.raises(Exception, match="not found"):
+            await client.get_schedule_handle(f"product-import-{tag}-{n}").describe()
 
 
 async def test_disable_and_enable_a_shop_keeps_a_persons_pause(client, three):
