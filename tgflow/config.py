@@ -420,9 +420,36 @@ class Settings(BaseSettings):
     #: Named ``shops`` in the file (``_TomlFile`` renames it: ``shops()`` is the accessor; an alias would
     #: make pydantic-settings read an unprefixed ``SHOPS`` environment variable).
     shops_config: list[ShopEntry] = Field(default_factory=list)
+    #: ``[totalgest_rate_limits]``: TotalGest endpoint host (``tg00.bweb.ch``, or ``host:port``) -> activity
+    #: starts per second for all the shops on it together; each shop's task queue gets its share
+    #: (:func:`activity_rate_for`). Unset endpoints are not limited.
+    totalgest_rate_limits: dict[str, float] | None = None
 
     #: The shop this is the view of (:meth:`for_shop`); None on the settings as loaded.
     _shop: str | None = PrivateAttr(default=None)
+    #: The settings of every shop a :meth:`for_shop` view was taken from (the rate limit's share needs them).
+    _whole: Settings | None = PrivateAttr(default=None)
+
+    @field_validator("totalgest_rate_limits", mode="before")
+    @classmethod
+    def _valid_rate_limits(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, Any] = {}
+        for key, rate in value.items():
+            host = endpoint_host(str(key))
+            if not host or _url_problem(str(key).rstrip("/"), bare_host=True):
+                raise ValueError(f"{key!r} is not a TotalGest endpoint host such as tg00.bweb.ch (or host:port)")
+            if isinstance(rate, bool) or not isinstance(rate, (int, float, str)):
+                raise ValueError(f"{key}: {rate!r} is not a number of activities per second")
+            try:
+                number = float(rate)
+            except ValueError:
+                raise ValueError(f"{key}: {rate!r} is not a number of activities per second") from None
+            if not (0 < number < float("inf")):
+                raise ValueError(f"{key}: {rate!r} must be a number of activities per second above 0")
+            out[host] = number
+        return out
 
     @model_validator(mode="after")
     def _one_form_unique_ids(self) -> Settings:
@@ -445,6 +472,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"shops[{entry.id}].totalgest.shop_id: {tg!r} is also shops[{tg_seen[tg]}]'s; workflow "
                                  "ids and status rows are keyed by the TotalGest shop id, so each shop needs its own")
             tg_seen[tg] = entry.id
+        return self
+
+    @model_validator(mode="after")
+    def _rate_limits_name_an_endpoint(self) -> Settings:
+        if not self.totalgest_rate_limits:
+            return self
+        hosts = {endpoint_host(shop.totalgest.endpoint) for shop in self.shops()} - {""}
+        for host in self.totalgest_rate_limits:
+            if host not in hosts:
+                raise ValueError(f"totalgest_rate_limits: {host!r} is no shop's TotalGest endpoint; the endpoints "
+                                 f"are: {', '.join(sorted(hosts)) or '(none)'}")
         return self
 
     @property
@@ -498,6 +536,7 @@ class Settings(BaseSettings):
             "temporal": self.temporal.model_copy(update={"task_queue": shop.task_queue}),
         })
         view._shop = shop.id
+        view._whole = self
         return view
 
     @classmethod
@@ -624,6 +663,34 @@ def load_settings(*, require_file: bool = True, require_shop: bool = False, **ov
         raise ConfigError(f"TGFLOW_TOTALGEST__SHOP_ID is not set (in the environment or in {config_path()}): "
                           "every workflow and schedule id carries it; run `tgflow configure` or set it")
     return settings
+
+
+def endpoint_host(endpoint: str) -> str:
+    """The host (``host:port`` when a port is given) of a TotalGest endpoint, lower case: ``tg00.bweb.ch``
+    for ``tg00.bweb.ch`` and ``https://tg00.bweb.ch/api/v1``; ``""`` when unset or not a URL."""
+    endpoint = endpoint.strip().rstrip("/")
+    if not endpoint:
+        return ""
+    try:
+        return urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}").netloc.lower()
+    except ValueError:
+        return ""
+
+
+def activity_rate_for(settings: Settings, shop_id: str) -> float | None:
+    """Activity starts per second for shop ``shop_id``'s task queue (the Worker's
+    ``max_task_queue_activities_per_second``, enforced by the Temporal server for the whole queue): its
+    endpoint's ``totalgest_rate_limits`` divided by the number of shops on that endpoint, so the shops on one
+    TotalGest server share its budget and one shop's backlog never takes another's share. None: no limit.
+    ``settings`` may be the settings of every shop or a :meth:`Settings.for_shop` view."""
+    whole = settings._whole or settings
+    if not whole.totalgest_rate_limits:
+        return None
+    host = endpoint_host(whole.shop(shop_id).totalgest.endpoint)
+    limit = whole.totalgest_rate_limits.get(host)
+    if limit is None:
+        return None
+    return limit / sum(1 for shop in whole.shops() if endpoint_host(shop.totalgest.endpoint) == host)
 
 
 def select_shop(settings: Settings, shop_id: str | None) -> Settings:

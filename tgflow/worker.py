@@ -40,12 +40,16 @@ WORKFLOWS: list[type] = [
 
 
 def build_worker(client: Client, settings: Settings, deps: Deps, *, task_queue: str | None = None) -> Worker:
+    from tgflow.config import activity_rate_for
+
     return Worker(
         client,
         task_queue=task_queue or settings.temporal.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(deps),
         max_concurrent_activities=50,
+        # this shop's share of its TotalGest endpoint's [totalgest_rate_limits], enforced by the server per queue
+        max_task_queue_activities_per_second=activity_rate_for(settings, settings.shop_key),
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
 

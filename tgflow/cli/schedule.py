@@ -27,7 +27,8 @@ app = typer.Typer(
         "orders.reconcile_every_minutes); shipments = `shipment-import-<shop>` (parcels and tracking TotalGest → "
         "Framework360, every 5 min, shipments.every_minutes); drift = `drift-report-<shop>` (daily read-only drift report for `tgflow status`, "
         "drift.every_hours, formerly reconcile.every_hours); health = `health-check-<shop>` (alerts, every 5 min, alerts.check_every_minutes). "
-        "`tgflow schedule create --which all` creates or updates the five. "
+        "`tgflow schedule create --which all` creates or updates the five. With several shops and no --shop, "
+        "each command acts on every shop and reports one row per shop and schedule (exit 1 when any failed). "
         "A run still going when the next is due makes the next one skip."
     ),
     no_args_is_help=True,
@@ -45,16 +46,8 @@ class Which(str, Enum):
 
 WHICH = typer.Option(Which.import_, "--which", help="import: product import; reconcile: order reconciliation; "
                                                     "shipments: shipment import; drift: daily drift report; health: health check and alerts; "
-                                                    "all: the five (create and describe only).")
+                                                    "all: the five. Without --shop and with several shops: every shop's.")
 JSON = typer.Option(False, "--json", help="Print the result as JSON.")
-
-
-def _job(settings, which: Which):
-    from tgflow.jobs import job
-
-    if which == Which.all:
-        fail("--which all only works with `tgflow schedule create` and `describe`; name one schedule", EXIT_CONFIG)
-    return job(settings, which.value)
 
 
 def _missing(schedule_id: str, exc: Exception) -> None:
@@ -65,61 +58,142 @@ def _missing(schedule_id: str, exc: Exception) -> None:
     raise exc
 
 
+def _across(settings) -> bool:
+    """No ``--shop`` and several shops: the command acts on every shop, one row per shop × schedule."""
+    from tgflow.cli.common import chosen_shop
+
+    return chosen_shop() is None and len(settings.shops()) > 1
+
+
+def _load():
+    """Every shop's settings, and the shops this command acts on (``--shop`` or all of them)."""
+    from tgflow.cli.common import chosen_shop
+    from tgflow.config import ConfigError
+    from tgflow.service.shop_schedules import targets
+
+    settings = load_settings(one_shop=False)
+    try:
+        return settings, targets(settings, chosen_shop())
+    except ConfigError as exc:
+        fail(f"configuration: {exc}", EXIT_CONFIG)
+
+
+def _table(title: str, rows: list[dict[str, Any]], result) -> None:
+    """The across-shops report: one line per shop × schedule, then what failed counted."""
+    from rich.text import Text
+
+    from tgflow.cli.common import fit_table
+
+    lines = []
+    for row in rows:
+        text = Text(result(row), style=None if row["ok"] else "red")
+        lines.append([row["shop"], row["schedule_id"], text])
+    console.print(fit_table(title, ["Shop", "Schedule", "Result"], lines, flexible=2, caps={1: 40}))
+    failed = [r for r in rows if not r["ok"]]
+    shops = len({r["shop"] for r in rows})
+    console.print(f"{len(rows) - len(failed)} of {len(rows)} schedules ok on {shops} shops"
+                  + (f", {len(failed)} failed" if failed else ""), highlight=False)
+
+
+def _exit(rows: list[dict[str, Any]]) -> None:
+    raise typer.Exit(0 if all(r["ok"] for r in rows) else EXIT_FAILURES)
+
+
+def _created_text(row: dict[str, Any]) -> str:
+    if not row["ok"]:
+        return f"failed: {row['error']}"
+    text = f"{'created' if row['created'] else 'updated'}, every {row['every_minutes']:g} min"
+    if row["paused_for_disabled"]:
+        text += "; paused: the shop is disabled in settings"
+    elif not row["enabled"]:
+        text += "; stays paused (the shop is disabled in settings)"
+    if row["unpaused_for_enabled"]:
+        text += "; unpaused: the shop is enabled again"
+    return text
+
+
 @app.command()
 def create(which: Which = WHICH, json_output: bool = JSON) -> None:
-    """Create the schedule, or update it to the current settings (safe to run again; a pause is kept)."""
-    from tgflow.jobs import jobs, minutes
-    from tgflow.service.monitoring import ensure_schedule_for
+    """Create the schedule, or update it to the current settings (safe to run again; a pause is kept). A shop
+    with `enabled = false` gets its schedules paused (note: shop disabled in settings); once it is enabled
+    again, create unpauses those, and leaves paused the ones a person paused. Without --shop and with several
+    shops: every shop's, one row per shop and schedule."""
+    from tgflow.jobs import minutes
+    from tgflow.service.shop_schedules import create_rows
 
-    settings = load_settings()
-    chosen = [j for j in jobs(settings) if which in (Which.all, Which(j.which))]
+    settings, chosen = _load()
 
-    async def _go() -> list[bool]:
+    async def _go() -> list[dict[str, Any]]:
         client = await connect_or_fail(settings)
-        return [await ensure_schedule_for(client, settings, j.which) for j in chosen]
+        return await create_rows(client, chosen, which.value)
 
-    created = run(_go())
-    rows = [{"schedule_id": j.schedule_id, "created": c, "every_minutes": j.every.total_seconds() / 60}
-            for j, c in zip(chosen, created)]
+    rows = run(_go())
+    if _across(settings):
+        if json_output:
+            emit_json(rows)
+        else:
+            _table(f"Schedules created or updated ({which.value})", rows, _created_text)
+        _exit(rows)
+    failed = [r for r in rows if not r["ok"]]
+    if failed:
+        fail(f"schedule {failed[0]['schedule_id']}: {failed[0]['error']}", EXIT_FAILURES)
+    plain = []
+    for row in rows:
+        out = {"schedule_id": row["schedule_id"], "created": row["created"], "every_minutes": row["every_minutes"]}
+        if row["paused_for_disabled"] or row["unpaused_for_enabled"]:
+            out |= {k: True for k in ("paused_for_disabled", "unpaused_for_enabled") if row[k]}
+        plain.append(out)
     if json_output:
-        emit_json(rows[0] if which != Which.all else rows)
+        emit_json(plain[0] if which != Which.all else plain)
     else:
-        for j, c in zip(chosen, created):
-            console.print(f"schedule {j.schedule_id} {'created' if c else 'updated'}: {j.title} every "
+        titles = {j.schedule_id: j for j in _jobs(chosen[0].view)}
+        for row in rows:
+            j = titles[row["schedule_id"]]
+            console.print(f"schedule {j.schedule_id} {'created' if row['created'] else 'updated'}: {j.title} every "
                           f"{minutes(j.every)}, overlapping runs skipped", highlight=False)
+            if row["paused_for_disabled"]:
+                console.print(f"  paused: shop {chosen[0].shop.id} is disabled in settings (enabled = false)",
+                              highlight=False)
+            elif not row["enabled"]:
+                console.print(f"  stays paused: shop {chosen[0].shop.id} is disabled in settings", highlight=False)
+            if row["unpaused_for_enabled"]:
+                console.print(f"  unpaused: shop {chosen[0].shop.id} is enabled again", highlight=False)
     raise typer.Exit(0)
+
+
+def _jobs(view):
+    from tgflow.jobs import jobs
+
+    return jobs(view)
 
 
 DESCRIBE_WHICH = typer.Option(Which.import_, "--which", help="import (the default): product import; reconcile: "
                                                               "order reconciliation; drift: daily drift report; "
-                                                              "health: health check and alerts; all: the four.")
+                                                              "health: health check and alerts; all: the five.")
 
 
 async def _describe_one(client, schedule_id: str, *, missing_ok: bool) -> dict[str, Any]:
-    from temporalio.service import RPCError, RPCStatusCode
+    from tgflow.service.shop_schedules import describe_schedule
 
     try:
-        desc = await client.get_schedule_handle(schedule_id).describe()
+        data = await describe_schedule(client, schedule_id)
     except Exception as exc:
-        if missing_ok and isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
-            return {"schedule_id": schedule_id, "exists": False}
         _missing(schedule_id, exc)
-    spec = desc.schedule.spec
-    info = desc.info
-    return {
-        "schedule_id": schedule_id,
-        "exists": True,
-        "every_seconds": [i.every.total_seconds() for i in spec.intervals],
-        "paused": desc.schedule.state.paused,
-        "note": desc.schedule.state.note or None,
-        "overlap": desc.schedule.policy.overlap.name,
-        "next_runs": [t.isoformat() for t in info.next_action_times[:3]],
-        "recent_runs": [{"started_at": a.started_at.isoformat(),
-                         "workflow_id": getattr(a.action, "workflow_id", None)} for a in info.recent_actions[-5:]],
-        "running": [r.workflow_id for r in info.running_actions],
-        "total_runs": info.num_actions,
-        "skipped_overlaps": info.num_actions_skipped_overlap,
-    }
+    if not data["exists"] and not missing_ok:
+        fail(f"schedule {schedule_id} does not exist; create it with `tgflow schedule create`", EXIT_FAILURES)
+    return data
+
+
+def _described_text(row: dict[str, Any]) -> str:
+    from tgflow.jobs import minutes
+
+    if not row["ok"]:
+        return f"failed: {row['error']}"
+    if not row["exists"]:
+        return f"not created: `tgflow --shop {row['shop']} schedule create --which {row['which']}`"
+    every = ", ".join(minutes(timedelta(seconds=s)) for s in row["every_seconds"])
+    state = f"PAUSED {row['note'] or ''}".rstrip() if row["paused"] else "active"
+    return f"{state}, every {every}, {row['total_runs']} runs" + (", running now" if row["running"] else "")
 
 
 @app.command()
@@ -128,7 +202,20 @@ def describe(which: Which = DESCRIBE_WHICH, json_output: bool = JSON) -> None:
     or not, next and recent runs. Example: `tgflow schedule describe --which all`."""
     from tgflow.jobs import jobs, minutes
 
-    settings = load_settings()
+    settings, targets = _load()
+    if _across(settings):
+        from tgflow.service.shop_schedules import describe_rows
+
+        async def _all() -> list[dict[str, Any]]:
+            return await describe_rows(await connect_or_fail(settings), targets, which.value)
+
+        found = run(_all())
+        if json_output:
+            emit_json(found)
+        else:
+            _table(f"Schedules ({which.value})", found, _described_text)
+        _exit(found)
+    settings = targets[0].view
     chosen = [j for j in jobs(settings) if which in (Which.all, Which(j.which))]
 
     async def _go() -> list[dict[str, Any]]:
@@ -155,27 +242,50 @@ def describe(which: Which = DESCRIBE_WHICH, json_output: bool = JSON) -> None:
     raise typer.Exit(0)
 
 
+_DONE = {"pause": "paused", "unpause": "unpaused", "trigger": "triggered (a run starts now)", "delete": "deleted"}
+
+
+def _action_text(row: dict[str, Any]) -> str:
+    if not row["ok"]:
+        return f"failed: {row['error']}"
+    if row.get("existed") is False:
+        return "not there (already deleted)"
+    return _DONE[row["action"]]
+
+
 def _simple(which: Which, action: str, json_output: bool, note: str | None = None) -> None:
-    settings = load_settings()
-    schedule_id = _job(settings, which).schedule_id
+    """One schedule of one shop (today's form), or ``--which all`` / every shop: one row per shop × schedule;
+    exit 1 when any failed."""
+    from tgflow.service.shop_schedules import action_rows
 
-    async def _go() -> None:
-        client = await connect_or_fail(settings)
-        from tgflow.service.schedules import schedule_action
+    settings, targets = _load()
 
-        try:
-            await schedule_action(client, schedule_id, action, note)
-        except Exception as exc:
-            _missing(schedule_id, exc)
+    async def _go() -> list[dict[str, Any]]:
+        return await action_rows(await connect_or_fail(settings), targets, which.value, action, note)
 
-    run(_go())
+    rows = run(_go())
+    if _across(settings):
+        if json_output:
+            emit_json(rows)
+        else:
+            _table(f"Schedules {_DONE[action].split()[0]} ({which.value})", rows, _action_text)
+        _exit(rows)
+    if which != Which.all:
+        [row] = rows
+        if not row["ok"]:
+            fail(row["error"], EXIT_FAILURES)
+        if json_output:
+            emit_json({"schedule_id": row["schedule_id"], "action": action, "ok": True})
+        else:
+            console.print(f"schedule {row['schedule_id']} {_DONE[action]}", highlight=False)
+        raise typer.Exit(0)
     if json_output:
-        emit_json({"schedule_id": schedule_id, "action": action, "ok": True})
+        emit_json([{k: v for k, v in row.items() if k != "shop"} for row in rows])
     else:
-        done = {"pause": "paused", "unpause": "unpaused", "trigger": "triggered (a run starts now)",
-                "delete": "deleted"}[action]
-        console.print(f"schedule {schedule_id} {done}", highlight=False)
-    raise typer.Exit(0)
+        for row in rows:
+            console.print(f"schedule {row['schedule_id']} {_action_text(row)}", highlight=False,
+                          style=None if row["ok"] else "red")
+    _exit(rows)
 
 
 @app.command()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -14,10 +17,25 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
 from temporalio.common import TypedSearchAttributes
+
+#: Set by :func:`paused_on_create`: a schedule created now starts paused with this note.
+_CREATE_PAUSED: ContextVar[str | None] = ContextVar("tgflow_create_paused", default=None)
+
+
+@contextmanager
+def paused_on_create(note: str | None) -> Iterator[None]:
+    """Within it, :func:`ensure_schedule` creates schedules already paused with ``note`` (a disabled shop's:
+    paused from the first instant, so no run starts between creating and pausing). None: as usual."""
+    token = _CREATE_PAUSED.set(note)
+    try:
+        yield
+    finally:
+        _CREATE_PAUSED.reset(token)
 
 
 async def ensure_schedule(
@@ -45,6 +63,9 @@ async def ensure_schedule(
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
+    paused_note = _CREATE_PAUSED.get()
+    if paused_note:
+        schedule.state = ScheduleState(paused=True, note=paused_note)
     try:
         await client.create_schedule(schedule_id, schedule)
         return True
