@@ -112,3 +112,26 @@ async def test_console_users_are_the_deployments(two_shops):  # noqa: F811
     out = await pipe(two_shops.env, "console", "users", "--json")
     assert out.code == 0, out.text
     assert json.loads(out.stdout) == []
+
+
+async def test_console_does_not_unpause_a_disabled_shops_schedules(two_shops, monkeypatch):  # noqa: F811
+    """``enabled = false`` means what it says in the console too: an admin cannot unpause that shop's schedules
+    there (the CLI refuses the same); another shop's unpause reaches Temporal as usual."""
+    text = two_shops.config.read_text().replace('id = "south"', 'id = "south"\nenabled = false', 1)
+    assert "enabled = false" in text
+    two_shops.config.write_text(text)
+    monkeypatch.setenv("TGFLOW_CONFIG", str(two_shops.config))
+    settings = load_settings()
+    assert [s.enabled for s in settings.shops()] == [True, False]
+    store = Store(two_shops.database_url)
+    try:
+        with running_console(settings, store) as server:
+            async with httpx.AsyncClient(base_url=server.url, auth=ADMIN, timeout=60) as http:
+                r = await http.post("/api/schedules/reconcile/unpause", params={"shop": "south"}, json={})
+                assert r.status_code == 409
+                assert r.json()["error"] == ("shop south is disabled in settings (enabled = false): set enabled = "
+                                             "true, then `tgflow schedule create --which all`")
+                r = await http.post("/api/schedules/reconcile/unpause", params={"shop": "north"}, json={})
+                assert r.status_code == 409 and "does not exist yet" in r.json()["error"]
+    finally:
+        store.close()

@@ -495,6 +495,11 @@ class Settings(BaseSettings):
         """The id of the shop these settings are for: the view's shop, else the TotalGest shop id."""
         return self._shop or self.totalgest.shop_id
 
+    @property
+    def shop_enabled(self) -> bool:
+        """Whether the shop of these settings (a view's shop, or the single shop) is enabled in the file."""
+        return (self._whole or self).shop(self.shop_key).enabled
+
     def shops(self) -> list[ShopSettings]:
         """Every shop with its effective values, in the file's order; the single-shop form is one shop
         whose id is its TotalGest shop id."""

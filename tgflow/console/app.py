@@ -648,6 +648,9 @@ async def _schedule_action(console: Console, which: str, action: str, note: str 
         raise Problem(404, f"no schedule {which!r}: use one of {', '.join(j.which for j in jobs(console.settings))}")
     if action not in ("pause", "unpause", "trigger"):
         raise Problem(404, f"no action {action!r}: use pause, unpause or trigger")
+    if action == "unpause" and not console.settings.shop_enabled:
+        raise Problem(409, f"shop {console.settings.shop_key} is disabled in settings (enabled = false): set "
+                           "enabled = true, then `tgflow schedule create --which all`")
     if action in ("pause", "unpause"):
         note = f"{note or action + 'd'} (by {by} in the console)"
     try:
