@@ -111,13 +111,11 @@ async def create_or_find(create: Callable[[], Awaitable[T]], find: Callable[[], 
         try:
             return await create()
         except TransientError as exc:
-            if attempt >= attempts:
-                raise
-            if exc.status != 429:
+            if exc.status != 429:  # also after the last attempt: a lost answer costs a look-up, not a restarted step
                 found = await find()
                 if found is not None:
                     return found
-            delay = retry_delay(exc, attempt)
+            delay = retry_delay(exc, attempt) if attempt < attempts else None
             if delay is None:
                 raise
         attempt += 1
