@@ -55,7 +55,10 @@ async def one_run(stack: Stack, n: int, faults: dict[str, Any] | None, seed: int
         first = min(_ts(o["completed_at"]).timestamp() for o in orders)
         last = max((_ts(o["completed_at"]).timestamp() + lat[o["number"]] for o in orders if o["number"] in lat),
                    default=None)
+        ranked = sorted(lat.values())
         return {"seconds": (last - first) if last else None, "slowest": max(lat.values(), default=None),
+                "p50": ranked[len(ranked) // 2] if ranked else None,
+                "p90": ranked[min(len(ranked) - 1, len(ranked) * 9 // 10)] if ranked else None,
                 "requests": stats["total"], "per_order": stats["total"] / n, "by_status": stats["by_status"],
                 "duplicates": sum(max(0, c - 1) for c in counts.values()),
                 "lost": sum(1 for c in counts.values() if c == 0), "numbers": [o["number"] for o in orders]}
@@ -69,7 +72,8 @@ async def run_orders_faults(stack: Stack, quick: bool, log=print) -> list[Row]:
     n, runs = sizes(quick)
     log(f"orders under faults: {n} orders clean, then {runs} run(s) with {FAULTS}…")
     clean = await one_run(stack, n, None, 0)
-    log(f"  clean: {clean['seconds']:.1f} s, slowest {clean['slowest']:.1f} s, {clean['per_order']:.1f} requests/order")
+    log(f"  clean: {clean['seconds']:.1f} s, order latency p50 {clean['p50']:.2f} s, p90 {clean['p90']:.2f} s, "
+        f"slowest {clean['slowest']:.1f} s, {clean['per_order']:.1f} requests/order")
     rows = [Row("orders-faults", f"{n} orders, fault-free TotalGest: time", clean["seconds"], "s",
                 note=f"slowest order {clean['slowest']:.2f} s; {clean['per_order']:.2f} TotalGest requests per order"),
             Row("orders-faults", f"{n} orders, fault-free TotalGest: requests per order", clean["per_order"], "")]
@@ -77,13 +81,15 @@ async def run_orders_faults(stack: Stack, quick: bool, log=print) -> list[Row]:
         got = await one_run(stack, n, FAULTS, 1000 + i)
         if got["numbers"] != clean["numbers"]:
             raise RuntimeError("the faulty run's shop orders differ from the clean run's: not the same work")
-        log(f"  run {i}: {got['seconds']:.1f} s, slowest {got['slowest']:.1f} s, "
+        log(f"  run {i}: {got['seconds']:.1f} s, order latency p50 {got['p50']:.2f} s, p90 {got['p90']:.2f} s, "
+            f"slowest {got['slowest']:.1f} s, "
             f"{got['per_order']:.2f} requests/order, duplicates {got['duplicates']}, lost {got['lost']}")
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(got["by_status"].items()))
         rows += [
             Row("orders-faults", f"run {i}: {n} orders, flaky TotalGest: time vs clean", got["seconds"], "s",
                 floor=clean["seconds"], target=TIME_RATIO_TARGET, direction="le",
-                note=f"TotalGest answers during the run: {statuses}"),
+                note=f"order latency p50 {got['p50']:.2f} s, p90 {got['p90']:.2f} s (clean {clean['p50']:.2f} / "
+                     f"{clean['p90']:.2f} s); TotalGest answers during the run: {statuses}"),
             Row("orders-faults", f"run {i}: slowest order", got["slowest"], "s",
                 target=SLOWEST_TARGET_SECONDS, direction="le", target_on_ratio=False),
             Row("orders-faults", f"run {i}: TotalGest requests per order vs clean", got["per_order"], "",

@@ -196,6 +196,35 @@ async def test_batch_with_faults_through_the_queue_arrives_exactly_once(client, 
         await client.get_workflow_handle(order_queue_workflow_id(SHOP)).terminate("test done")
 
 
+async def test_an_export_waiting_out_a_retry_after_frees_its_queue_slot(client, settings, worker, tg_sim, f360_sim, store):
+    """One slot (max_concurrent 1): the first order's first TotalGest call is answered 429 with Retry-After 5 s.
+    While that export waits, the queue exports the second order, so the second lands in TotalGest first; the
+    first follows after its wait; each exactly once. (Before, the waiting export held the slot: first, then second.)"""
+    fast(settings)
+    settings.orders.max_concurrent = 1
+    warm = f360_sim.sim.create_order()
+    await export_one(client, settings, warm["id"])  # login and reference data read: the 429 meets the order's own call
+    first, second = f360_sim.sim.create_order(), f360_sim.sim.create_order()
+    tg_sim.sim.reset_stats()
+    tg_sim.sim.set_faults(rate_limit_burst=1, retry_after_seconds=5)
+    try:
+        await enqueue_orders(client, settings, [first["id"], second["id"]])
+        await wait_for(lambda: {first["number"], second["number"]} <= set(tg_orders_by_ref(tg_sim)),
+                       timeout=60, what="both orders in TotalGest")
+        assert tg_sim.sim.stats()["by_status"].get("429") == 1  # the first order's call was refused once
+        created = {o["external_ref"]: o["id"] for o in tg_sim.sim.orders()}
+        assert created[second["number"]] < created[first["number"]]  # exported during the first one's wait
+        refs = tg_orders_by_ref(tg_sim)
+        assert (refs[first["number"]], refs[second["number"]]) == (1, 1)
+        await wait_for(lambda: {link.f360_number for link in ostore.list_links(store, SHOP, "linked")}
+                       >= {first["number"], second["number"]}, what="both orders linked in the store")
+        backlog = await client.get_workflow_handle(order_queue_workflow_id(SHOP)).query("backlog")
+        assert (backlog["running"], backlog["waiting"], backlog["queued"]) == (0, 0, 0)
+    finally:
+        tg_sim.sim.set_faults()
+        await client.get_workflow_handle(order_queue_workflow_id(SHOP)).terminate("test done")
+
+
 async def test_webhooks_off_reconciliation_exports_every_completed_order(client, settings, worker, tg_sim, f360_sim, store):
     fast(settings)
     sim = f360_sim.sim

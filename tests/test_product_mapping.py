@@ -107,3 +107,22 @@ def test_sellable_stock_sums_configured_warehouses_negative_as_zero_minus_reserv
 
 def test_reserved_quantities_sum_lines_per_sku():
     assert reserved_quantities([("A", 2), ("B", 1), ("A", 3), (None, 9), ("C", 0)]) == {"A": 5, "B": 1}
+
+
+def test_content_hashes_are_the_stored_formula_from_one_canonicalisation():
+    """The import's ``content_hashes`` (one canonicalisation per product) gives exactly what links store: sha256 of
+    each field's ``json.dumps`` text (16 hex digits) and of the sorted content, also for non-ASCII text and
+    missing fields; a different value would make every stored product look changed."""
+    import hashlib
+    import json
+
+    from tgflow.mapping.products import content_hashes
+
+    for product in (map_article(article(), RATES),
+                    map_article(article(name="Caffè «crema» 1 kg – ☕", short_description=None, ean=None), RATES),
+                    map_article(article(description='<p>"quoted"\\n\ttabs</p>', active=False), RATES)):
+        content = product.content()
+        stored_hashes = {k: hashlib.sha256(json.dumps(v).encode()).hexdigest()[:16] for k, v in content.items()}
+        stored_fp = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+        assert content_hashes(product) == (stored_hashes, stored_fp)
+        assert (field_hashes(product), fingerprint(product)) == (stored_hashes, stored_fp)

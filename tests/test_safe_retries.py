@@ -89,3 +89,29 @@ def _order_body() -> dict:
             "payment_method": "CARD", "currency": "CHF", "billing": address, "shipping": address,
             "total_gross": "10.00",
             "lines": [{"article_code": "ART-00001", "quantity": 1, "unit_price_gross": "10.00", "vat_rate": "8.1"}]}
+
+
+async def test_a_lost_answer_to_the_last_create_is_resolved_by_the_look_up(settings, tg_sim):
+    """The TotalGest simulator refuses the first creates (429, Retry-After 0) and loses the answer to the last one
+    it commits: ``create_or_find`` looks the customer up even after its last attempt, so the export goes on with
+    the one customer created instead of failing the step (which would restart every call of the export)."""
+    from tgflow.activities.orders import create_or_find
+    from tgflow.clients.totalgest import Address, CustomerInput
+
+    email = "last.attempt@example.com"
+    address = Address.model_validate({"name": "N", "street": "S 1", "zip": "8000", "city": "Z", "country": "CH"})
+    async with TotalGestClient(settings.totalgest) as tg:
+        await tg.find_customers(email)  # logged in before the faults: they meet the creates only
+        tg_sim.sim.set_faults(rate_limit_burst=SAFE_ATTEMPTS - 1, retry_after_seconds=0, error_after_commit_rate=1.0)
+        try:
+            async def lookup():
+                return await tg.find_customers(email) or None
+
+            got = await create_or_find(lambda: tg.create_customer(CustomerInput(email=email, billing=address)), lookup)
+        finally:
+            tg_sim.sim.set_faults()
+    stats = tg_sim.sim.stats()
+    assert stats["by_status"].get("429") == SAFE_ATTEMPTS - 1 and stats["by_status"].get("500") == 1
+    created = [c for c in tg_sim.sim.customers() if c["email"] == email]
+    assert len(created) == 1  # sent once past the refusals, never repeated blindly
+    assert [c.id for c in got] == [created[0]["id"]]

@@ -46,5 +46,5 @@ async def test_flaky_totalgest_exports_exactly_once_without_repeating_the_step(
     failed = sum(v for k, v in stats["by_status"].items() if int(k) >= 500 or int(k) == 429)
     assert failed > 0, stats  # the faults did happen
     assert stats["total"] <= REQUEST_FACTOR * clean_requests, (stats["total"], clean_requests)
-    # A failed TotalGest call no longer restarts the export step: a restart needs 3 failed tries of one call.
+    # A failed TotalGest call no longer restarts the export step: a restart needs SAFE_ATTEMPTS (4) failed tries of one call.
     assert clean_steps == 20 and steps <= clean_steps + 3, (steps, clean_steps)

@@ -44,7 +44,7 @@ from tgflow import metrics
 from tgflow.activities import calls
 from tgflow.activities.deps import Deps
 from tgflow.activities.starts import enqueue_orders, start_adjustments
-from tgflow.clients._http import SAFE_ATTEMPTS, retry_delay
+from tgflow.clients._http import SAFE_ATTEMPTS, backoff_wait, retry_delay
 from tgflow.clients.errors import (
     NotFoundError,
     PermanentError,
@@ -54,10 +54,13 @@ from tgflow.clients.errors import (
 )
 from tgflow.clients.framework360 import IntegrationStatus, Order
 from tgflow.clients.totalgest import CustomerInput, TotalGestClient
+from tgflow.contracts.ids import order_queue_workflow_id
 from tgflow.contracts.orders import (
     NOT_EXPORTABLE,
+    QUEUE_WAITING_SIGNAL,
     ExportActivityInput,
     ExportActivityResult,
+    ExportWaiting,
     OrderReconcileActivityInput,
     OrderReconcileResult,
     RecordOrderInput,
@@ -77,6 +80,12 @@ REFERENCE_TTL_SECONDS = 60.0
 #: Framework360 keeps at most this much of a status message.
 MAX_STATUS_MESSAGE = 500
 CANCELLED_BEFORE_EXPORT = "cancelled in the shop before export"
+#: An export that waits at least this long (a Retry-After) tells the shop's queue, which then starts the next
+#: order meanwhile instead of keeping one of its ``max_concurrent`` slots idle; shorter backoffs are not worth
+#: the two signals.
+RELEASE_SLOT_MIN_WAIT_SECONDS = 0.5
+#: Bound on each of those signals: they are a hint to the queue, never a reason to fail or stall the export.
+WAITING_SIGNAL_TIMEOUT = timedelta(seconds=5)
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------------
@@ -102,17 +111,42 @@ async def create_or_find(create: Callable[[], Awaitable[T]], find: Callable[[], 
         try:
             return await create()
         except TransientError as exc:
-            if attempt >= attempts:
-                raise
-            if exc.status != 429:
+            if exc.status != 429:  # also after the last attempt: a lost answer costs a look-up, not a restarted step
                 found = await find()
                 if found is not None:
                     return found
-            delay = retry_delay(exc, attempt)
+            delay = retry_delay(exc, attempt) if attempt < attempts else None
             if delay is None:
                 raise
         attempt += 1
-        await asyncio.sleep(delay)
+        await backoff_wait.get()(delay)
+
+
+def queue_aware_wait(shop_id: str, order_id: int) -> Callable[[float], Awaitable[None]]:
+    """A ``backoff_wait`` for an export activity: a wait of ``RELEASE_SLOT_MIN_WAIT_SECONDS`` or more (a
+    Retry-After) is bracketed by ``export_waiting`` signals to the shop's order queue, so the queue's slot
+    works on another order meanwhile. Best effort: no queue, a queue not running this order (a bulk export's),
+    or a signal that fails changes nothing but that; the export goes on either way."""
+
+    async def note(waiting: bool) -> None:
+        try:
+            await activity.client().get_workflow_handle(order_queue_workflow_id(shop_id)).signal(
+                QUEUE_WAITING_SIGNAL, ExportWaiting(order_id=order_id, waiting=waiting),
+                rpc_timeout=WAITING_SIGNAL_TIMEOUT)
+        except (RPCError, RuntimeError) as exc:  # no queue running, Temporal busy, no client (outside a worker)
+            log.debug("order %s: the queue was not told about a wait (%s)", order_id, exc)
+
+    async def wait(delay: float) -> None:
+        if delay < RELEASE_SLOT_MIN_WAIT_SECONDS:
+            await asyncio.sleep(delay)
+            return
+        await note(True)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            await note(False)
+
+    return wait
 
 
 def _digest(text: str) -> str:
@@ -197,6 +231,9 @@ class OrderActivities:
         """
         if _retrying():
             metrics.order_retry("export_order")
+        # Retry-After waits of this export's calls free its queue slot meanwhile (the wait ends before its
+        # next call, so TotalGest still sees at most the queue's cap of exports calling at once, bar a resumer).
+        backoff_wait.set(queue_aware_wait(params.shop_id, params.f360_order_id))
         result = await self._export(params)
         if params.record:
             try:

@@ -33,6 +33,9 @@ BULK_KIND = "order-bulk-export"
 RECONCILE_KIND = "order-reconcile"
 #: The queue's signal (callers use signal-with-start).
 QUEUE_SIGNAL = "enqueue"
+#: The queue's signal from an export that waits out a Retry-After (``ExportWaiting``): while it waits it does
+#: not count against ``max_concurrent`` (it is not loading TotalGest), so the queue starts the next order.
+QUEUE_WAITING_SIGNAL = "export_waiting"
 #: The type of a failure a person must fix (non-retryable), raised by the export activities.
 NOT_EXPORTABLE = "OrderNotExportable"
 #: The type of a failed export workflow's failure (non-retryable); its message is the reason, its details
@@ -91,6 +94,13 @@ class OrderQueueInput(BaseModel):
     continue_after_events: int | None = None
     #: Counts carried over by continue-as-new.
     done: dict[str, int] = Field(default_factory=dict)
+
+
+class ExportWaiting(BaseModel):
+    """The queue's ``export_waiting`` signal: this order's export starts (``waiting``) or ends a wait."""
+
+    order_id: int
+    waiting: bool
 
 
 class BulkExportInput(BaseModel):

@@ -147,15 +147,41 @@ def map_article(article: Article, vat_rates: Iterable[Decimal]) -> MappedProduct
     )
 
 
+#: ``json.dumps`` of a str (ASCII-escaped, quoted), without the encoder's per-call set-up: the same text.
+_json_str = json.encoder.encode_basestring_ascii
+
+
+def _json_text(value: str | None) -> str:
+    return _json_str(value) if isinstance(value, str) else json.dumps(value)
+
+
+def _field_hash(value: str | None) -> str:
+    return hashlib.sha256(_json_text(value).encode()).hexdigest()[:16]
+
+
 def field_hashes(product: MappedProduct) -> dict[str, str]:
-    """A short, stable hash per content field: an update sends only the fields whose hash changed."""
-    return {name: hashlib.sha256(json.dumps(value).encode()).hexdigest()[:16]
-            for name, value in product.content().items()}
+    """A short, stable hash per content field: an update sends only the fields whose hash changed.
+    (sha256 of each field's ``json.dumps`` text, first 16 hex digits: stored, so it must never change.)"""
+    return {name: _field_hash(value) for name, value in product.content().items()}
 
 
 def fingerprint(product: MappedProduct) -> str:
     """Stable hash of the mapped content except stock: same fingerprint, nothing to write."""
-    return hashlib.sha256(json.dumps(product.content(), sort_keys=True).encode()).hexdigest()
+    return _fingerprint(product.content())
+
+
+def _fingerprint(content: Mapping[str, str | None]) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def content_hashes(product: MappedProduct) -> tuple[dict[str, str], str]:
+    """``(field_hashes(product), fingerprint(product))`` from one canonicalisation of the product (the import
+    computes both for every article it reads)."""
+    texts = {name: _json_text(value) for name, value in product.content().items()}
+    hashes = {name: hashlib.sha256(text.encode()).hexdigest()[:16] for name, text in texts.items()}
+    # json.dumps(content, sort_keys=True), assembled from the fields' texts (default separators ", " and ": ").
+    whole = "{" + ", ".join(f"{_json_str(name)}: {texts[name]}" for name in sorted(texts)) + "}"
+    return hashes, hashlib.sha256(whole.encode()).hexdigest()
 
 
 def changed_fields(old: Mapping[str, str] | None, new: Mapping[str, str]) -> list[str]:

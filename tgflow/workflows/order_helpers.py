@@ -20,6 +20,9 @@ ONE_STEP_EXPORT_PATCH = "one-step-export"
 #: ``workflow.patched`` id: an export that ends needing a person fails the workflow (status Failed in the Web UI,
 #: the reason as its failure message) instead of completing with ``status="failed"``.
 FAILED_EXPORT_FAILS_PATCH = "failed-export-fails-workflow"  # the failure's type: ``EXPORT_FAILED``
+#: ``workflow.patched`` id (the order queue): an export waiting out a Retry-After (``export_waiting`` signal) does
+#: not hold one of the queue's ``max_concurrent`` slots meanwhile.
+SLOT_FREE_WHILE_WAITING_PATCH = "slot-free-while-waiting"
 
 
 # ---- helpers (pure: safe to call from workflow code) ------------------------------------------------------------

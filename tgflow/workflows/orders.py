@@ -37,11 +37,13 @@ with workflow.unsafe.imports_passed_through():
         BULK_EXPORT_WORKFLOW,
         ORDER_RECONCILE_WORKFLOW,
         QUEUE_SIGNAL,
+        QUEUE_WAITING_SIGNAL,
         QUEUE_WORKFLOW,
         BulkExportInput,
         EnqueueOrders,
         ExportParams,
         ExportReport,
+        ExportWaiting,
         OrderExportInput,
         OrderExportResult,
         OrderFailure,
@@ -54,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
 
     # Helpers live outside this module so the sandbox does not rebuild them for every run.
     from tgflow.workflows.order_helpers import (
+        SLOT_FREE_WHILE_WAITING_PATCH,
         child_search_attributes,
         export_summary,
         failure_reason,
@@ -86,6 +89,8 @@ class OrderQueueWorkflow:
     def __init__(self) -> None:
         self._queued: dict[int, None] = {}
         self._running: dict[int, None] = {}
+        #: Running exports that said they are waiting out a Retry-After: they do not count against ``_max``.
+        self._waiting: dict[int, None] = {}
         self._done: dict[str, int] = {}
         self._max = 10
         self._export = ExportParams()
@@ -101,10 +106,27 @@ class OrderQueueWorkflow:
             if order_id not in self._queued and order_id not in self._running:
                 self._queued[order_id] = None
 
+    @workflow.signal(name=QUEUE_WAITING_SIGNAL)
+    def export_waiting(self, note: ExportWaiting) -> None:
+        """A running export starts or ends a Retry-After wait (sent by its activity). While it waits its slot
+        takes the next order; when it resumes, no new export starts until the running ones are back under
+        the cap. Notes for orders this run is not exporting (a bulk export's, a previous run's) are ignored."""
+        if not workflow.patched(SLOT_FREE_WHILE_WAITING_PATCH):
+            return
+        if note.waiting and note.order_id in self._running:
+            self._waiting[note.order_id] = None
+        else:
+            self._waiting.pop(note.order_id, None)
+
+    def _busy(self) -> int:
+        """Exports holding a slot: running and not waiting out a Retry-After."""
+        return len(self._running) - len(self._waiting)
+
     @workflow.query
     def backlog(self) -> dict[str, Any]:
-        """Queued and running exports, the next ids, and the outcomes counted so far."""
-        return {"queued": len(self._queued), "running": len(self._running),
+        """Queued and running exports (``waiting``: running ones waiting out a Retry-After, not holding a
+        slot), the next ids, and the outcomes counted so far."""
+        return {"queued": len(self._queued), "running": len(self._running), "waiting": len(self._waiting),
                 "next": list(self._queued)[:20], "running_ids": list(self._running)[:50], "done": dict(self._done)}
 
     def _continue_due(self, params: OrderQueueInput) -> bool:
@@ -127,6 +149,7 @@ class OrderQueueWorkflow:
                 workflow.logger.warning("export of order %s ended abnormally: %s", order_id, err)
         finally:
             self._running.pop(order_id, None)
+            self._waiting.pop(order_id, None)
             self._done[outcome] = self._done.get(outcome, 0) + 1
 
     @workflow.run
@@ -139,10 +162,10 @@ class OrderQueueWorkflow:
         workflow.set_current_details("Exporting completed Framework360 orders to TotalGest as they arrive.")
         while True:
             await workflow.wait_condition(
-                lambda: (bool(self._queued) and len(self._running) < self._max) or self._continue_due(params))
+                lambda: (bool(self._queued) and self._busy() < self._max) or self._continue_due(params))
             if self._continue_due(params):
                 break
-            while self._queued and len(self._running) < self._max:
+            while self._queued and self._busy() < self._max:
                 order_id = next(iter(self._queued))
                 del self._queued[order_id]
                 self._running[order_id] = None

@@ -19,8 +19,7 @@ from tgflow.mapping.products import (
     CONTENT_FIELDS,
     MappedProduct,
     changed_fields,
-    field_hashes,
-    fingerprint,
+    content_hashes,
     sellable_stock,
 )
 from tgflow.store.models import ProductLink, utcnow
@@ -30,9 +29,9 @@ def make_item(deps: Deps, mapped: MappedProduct, tg_article_id: int | None, link
               reserved: dict[str, int]) -> Item:
     levels = json.loads(link.stock_json) if link and link.stock_json else {}
     qty = reserved.get(mapped.sku, 0)
+    hashes, fp = content_hashes(mapped)
     return Item(mapped=mapped, tg_article_id=tg_article_id, link=link,
-                stock=sellable_stock(levels, warehouses(deps), qty), reserved=qty,
-                hashes=field_hashes(mapped), fp=fingerprint(mapped))
+                stock=sellable_stock(levels, warehouses(deps), qty), reserved=qty, hashes=hashes, fp=fp)
 
 
 def _linked(payload: ProductInput | ProductUpdate, item: Item) -> ProductInput | ProductUpdate:
