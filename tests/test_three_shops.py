@@ -260,3 +260,32 @@ async def end_running(client, task_queue: str, shop_ids: list[str]) -> None:
                 await client.get_workflow_handle(execution.id, run_id=execution.run_id).terminate("test finished")
             except Exception:
                 pass
+
+
+async def test_worker_with_shop_serves_that_shop_only(temporal_env, tmp_path):
+    """``tgflow --shop b worker`` (and TGFLOW_SHOP=b) polls shop b's task queue alone."""
+    address = temporal_env.client.service_client.config.target_host
+    task_queue = f"three-{uuid.uuid4().hex[:8]}"
+    with ExitStack() as stack:
+        shops = [make_shop(stack, shop_id, "one", seed) for seed, shop_id in enumerate(("a", "b"), 1)]
+        config = tmp_path / "shops.toml"
+        config.write_text(config_text(shops, database_url=f"sqlite:///{tmp_path / 'one.db'}", address=address,
+                                      task_queue=task_queue))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TGFLOW_")} | {"TGFLOW_CONFIG": str(config)}
+        for args, extra in ((["--shop", "b"], {}), ([], {"TGFLOW_SHOP": "b"})):
+            log = tmp_path / f"worker-{len(args)}.log"
+            with open(log, "wb") as out:
+                proc = subprocess.Popen([sys.executable, "-m", "tgflow", *args, "worker"], env=env | extra,
+                                        stdout=subprocess.DEVNULL, stderr=out)
+                try:
+                    deadline = time.monotonic() + 30
+                    while "worker polling task queue" not in log.read_text():
+                        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+                        time.sleep(0.1)
+                finally:
+                    proc.send_signal(signal.SIGTERM)
+                    code = proc.wait(timeout=30)
+            text = log.read_text()
+            assert code == 0, text
+            assert f"worker polling task queue {task_queue}-b for shop b" in text
+            assert f"{task_queue}-a" not in text and "worker serving" not in text
