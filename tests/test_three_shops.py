@@ -289,3 +289,21 @@ async def test_worker_with_shop_serves_that_shop_only(temporal_env, tmp_path):
             assert code == 0, text
             assert f"worker polling task queue {task_queue}-b for shop b" in text
             assert f"{task_queue}-a" not in text and "worker serving" not in text
+
+
+async def test_a_stop_right_at_start_shuts_every_shop_worker_down(client, temporal_env, tmp_path, monkeypatch):
+    """SIGTERM just after start-up (before the shops' workers have all started) ends them all: run_worker
+    returns. It used to shut down only the running ones and then wait forever for the others."""
+    from tgflow.config import load_settings
+    from tgflow.worker import run_worker
+
+    address = temporal_env.client.service_client.config.target_host
+    text = f'database_url = "sqlite:///{tmp_path / "s.db"}"\n[temporal]\naddress = "{address}"\n' \
+           f'task_queue = "three-{uuid.uuid4().hex[:8]}"\n'
+    for n, shop_id in enumerate(("a", "b", "c"), 1):
+        text += f'[[shops]]\nid = "{shop_id}"\n[shops.totalgest]\nshop_id = "stop-{n}"\n'
+    (tmp_path / "s.toml").write_text(text)
+    monkeypatch.setenv("TGFLOW_CONFIG", str(tmp_path / "s.toml"))
+    stop = asyncio.Event()
+    stop.set()  # the signal arrived before any shop's worker started
+    await asyncio.wait_for(run_worker(load_settings(), client=client, stop=stop), 60)

@@ -148,7 +148,10 @@ async def run_worker(settings: Settings, *, client: Client | None = None, stop: 
         await asyncio.wait([stopped, *runs], return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
-        await asyncio.gather(*(worker.shutdown() for worker in workers if worker.is_running), return_exceptions=True)
+        # Every worker whose run has not ended, started or not yet: a stop right after start-up comes before
+        # some have started, and shutdown() is what makes their run() return.
+        await asyncio.gather(*(worker.shutdown() for worker, task in zip(workers, runs) if not task.done()),
+                             return_exceptions=True)
         results = await asyncio.gather(*runs, return_exceptions=True)
         for deps in all_deps:
             await deps.aclose()
