@@ -5,8 +5,9 @@
     .venv/bin/python -m bench --only import-full    # one benchmark (repeatable option)
     .venv/bin/python -m bench --json results.json   # also write the rows as JSON
     .venv/bin/python -m bench --markdown out.md     # also write the table as Markdown (docs/benchmarks.md)
+    .venv/bin/python -m bench --only shops --shops 10 --articles 500   # many shops on one worker, scaled down
 
-Benchmarks: import-full, import-incremental, import-growth, orders, orders-floor, orders-faults.
+Benchmarks: import-full, import-incremental, import-growth, orders, orders-floor, orders-faults, shops.
 Exit code 0 when every target with a verdict is met, 1 when one is missed, 2 on a harness error.
 """
 
@@ -24,7 +25,9 @@ from pathlib import Path
 from bench.harness import Stack
 from bench.report import Row, markdown, print_table
 
-BENCHES = ("import-full", "import-incremental", "import-growth", "orders", "orders-floor", "orders-faults")
+BENCHES = ("import-full", "import-incremental", "import-growth", "orders", "orders-floor", "orders-faults", "shops")
+#: ``--shops`` / ``--shop-orders`` / ``--idle-seconds`` of the shops benchmark (None: its defaults).
+SHOPS_OPTIONS: dict = {}
 
 
 def log(msg: str) -> None:
@@ -50,6 +53,10 @@ async def run(only: set[str], quick: bool, keep: bool, articles: int | None = No
             from bench.orders_faults import run_orders_faults
 
             rows += await run_orders_faults(stack, quick, log)
+        if "shops" in only:
+            from bench.shops import run_shops
+
+            rows += await run_shops(stack, address, quick, log, articles=articles, **SHOPS_OPTIONS)
     return rows
 
 
@@ -76,7 +83,13 @@ def main() -> None:
                              "to DIR (needs `pip install py-spy`; it disturbs the times)")
     parser.add_argument("--orders-max-concurrent", type=int, metavar="N",
                         help="run the order benchmark with settings.orders.max_concurrent = N (default: tgflow's)")
+    parser.add_argument("--shops", type=int, metavar="N", help="shops of the shops benchmark (default 50; --quick 5); "
+                        "--articles sets each shop's catalog (default 2,000; --quick 200)")
+    parser.add_argument("--shop-orders", type=int, metavar="N", help="orders per shop (default 20; --quick 5)")
+    parser.add_argument("--idle-seconds", type=float, metavar="S", help="idle window of the shops benchmark (default 60)")
     args = parser.parse_args()
+    SHOPS_OPTIONS.update({k: v for k, v in (("shops_n", args.shops), ("orders", args.shop_orders),
+                                            ("idle_seconds", args.idle_seconds)) if v is not None})
     if args.orders_max_concurrent:
         from bench import orders
 

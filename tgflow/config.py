@@ -496,6 +496,11 @@ class Settings(BaseSettings):
         return self._shop or self.totalgest.shop_id
 
     @property
+    def view_shop(self) -> str | None:
+        """The ``[[shops]]`` id when these settings are one shop's view (:meth:`for_shop`), else None."""
+        return self._shop
+
+    @property
     def shop_enabled(self) -> bool:
         """Whether the shop of these settings (a view's shop, or the single shop) is enabled in the file."""
         return (self._whole or self).shop(self.shop_key).enabled

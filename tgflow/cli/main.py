@@ -202,7 +202,8 @@ def worker(
     log_level: str = typer.Option("INFO", help="DEBUG, INFO, WARNING or ERROR."),
     log_format: str = typer.Option("text", help="text, or json for one JSON object per line."),
 ) -> None:
-    """Run the Temporal worker (all workflows and activities) until SIGINT/SIGTERM."""
+    """Run the Temporal worker (all workflows and activities) until SIGINT/SIGTERM: every configured shop,
+    each on its own task queue, or only the one chosen with `tgflow --shop ID`."""
     from tgflow.logs import setup_logging
     from tgflow.worker import run_worker
 
@@ -210,7 +211,8 @@ def worker(
         setup_logging(log_level, log_format)
     except ValueError as exc:
         fail(str(exc), EXIT_CONFIG)
-    settings = load_settings()
+    # With [[shops]] and no --shop / TGFLOW_SHOP: every shop, one worker each in this process.
+    settings = load_settings(one_shop=bool(chosen_shop()))
 
     async def _run() -> None:
         runtime = None

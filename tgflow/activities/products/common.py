@@ -9,8 +9,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tgflow.activities.calls import credentials_hint
 from tgflow.activities.deps import Deps
-from tgflow.clients.errors import ApiError, PermanentError, RateLimitedError
+from tgflow.clients.errors import ApiError, AuthError, PermanentError, RateLimitedError
 from tgflow.clients.framework360 import IntegrationStatus
 from tgflow.contracts.products import ImportCounts, PassProgress
 from tgflow.mapping.products import MappedProduct
@@ -27,6 +28,8 @@ def as_application_error(exc: ApiError) -> BaseException:
     if isinstance(exc, RateLimitedError):
         delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
         return ApplicationError(str(exc), type="RateLimited", next_retry_delay=delay)
+    if isinstance(exc, AuthError):
+        return ApplicationError(f"{exc} - {credentials_hint()}", type=type(exc).__name__, non_retryable=True)
     if isinstance(exc, PermanentError):
         return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
     return exc
