@@ -195,3 +195,17 @@ def test_a_short_console_secret_is_one_line_naming_the_variable_not_the_value(va
     message = str(raised.value)
     assert message.startswith(f"{variable}: must have at least 32 characters") and "\n" not in message
     assert "short-Secret-5" not in message
+
+
+def test_setting_name_says_where_a_key_is_set():
+    """One-shop messages name the environment variable; a [[shops]] shop's name its table's key."""
+    from tgflow.config import Settings
+
+    single = Settings(totalgest={"shop_id": "1001"})
+    assert single.setting_name("totalgest.password") == "TGFLOW_TOTALGEST__PASSWORD"
+    assert single.setting_name("f360.api_key") == "TGFLOW_F360__API_KEY"
+    shops = Settings(shops_config=[
+        {"id": "acme", "totalgest": {"shop_id": "1", "owner_id": "2", "endpoint": "tg00.bweb.ch", "username": "u",
+                                     "password": "p"},
+         "f360": {"base_url": "https://acme.example.com/api/v1", "api_key": "k"}}])
+    assert shops.for_shop("acme").setting_name("totalgest.password") == "shops[acme].totalgest.password"

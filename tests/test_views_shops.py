@@ -280,6 +280,9 @@ async def test_check_checks_each_shop(two_shops):
         ("north", "2001", True), ("south", "2002", False)]
     south = {c["name"]: c for c in data["shops"][1]["checks"]}
     assert south["totalgest"]["ok"] is False and "refused the login" in south["totalgest"]["message"]
+    # what to fix is named where it is set: the shop's table, not the single-shop form's variables
+    assert "shops[south].totalgest.password" in south["totalgest"]["message"]
+    assert "TGFLOW_" not in south["totalgest"]["message"]
     assert south["framework360"]["ok"] is True
     north = {c["name"]: c for c in data["shops"][0]["checks"]}
     assert north["totalgest"]["ok"] is True and "(id 2001," in north["totalgest"]["message"]

@@ -495,6 +495,13 @@ class Settings(BaseSettings):
         """The id of the shop these settings are for: the view's shop, else the TotalGest shop id."""
         return self._shop or self.totalgest.shop_id
 
+    def setting_name(self, key: str) -> str:
+        """Where a person sets ``key`` (``"totalgest.password"``) for this shop: ``shops[acme].totalgest.password``
+        in a ``[[shops]]`` view, else its environment variable ``TGFLOW_TOTALGEST__PASSWORD``."""
+        if self._shop is not None:
+            return f"shops[{self._shop}].{key}"
+        return "TGFLOW_" + key.upper().replace(".", "__")
+
     @property
     def view_shop(self) -> str | None:
         """The ``[[shops]]`` id when these settings are one shop's view (:meth:`for_shop`), else None."""

@@ -32,7 +32,7 @@ class CheckResult:
 
 
 async def check_totalgest(settings: Settings) -> CheckResult:
-    tg = settings.totalgest
+    tg, n = settings.totalgest, settings.setting_name
     missing = [n for n in settings.missing_fields() if n.startswith("TGFLOW_TOTALGEST")]
     if missing:
         return CheckResult("totalgest", False, f"TotalGest settings missing: {', '.join(missing)} (run `tgflow configure`)")
@@ -43,32 +43,32 @@ async def check_totalgest(settings: Settings) -> CheckResult:
     except TransientError as exc:
         return CheckResult("totalgest", False,
                            f"TotalGest endpoint {tg.base_url} is unreachable or failing ({exc.code or exc.status}): "
-                           "check TGFLOW_TOTALGEST__ENDPOINT or try again later")
+                           f"check {n('totalgest.endpoint')} or try again later")
     except AuthError as exc:
         if exc.code == "invalid_credentials":
             return CheckResult("totalgest", False,
                                "TotalGest refused the login: check the username, password and owner id "
-                               "(TGFLOW_TOTALGEST__USERNAME, TGFLOW_TOTALGEST__PASSWORD, TGFLOW_TOTALGEST__OWNER_ID)")
+                               f"({n('totalgest.username')}, {n('totalgest.password')}, {n('totalgest.owner_id')})")
         if exc.code == "forbidden":
             return CheckResult("totalgest", False,
-                               f"this TotalGest user may not access shop '{tg.shop_id}': check TGFLOW_TOTALGEST__SHOP_ID")
+                               f"this TotalGest user may not access shop '{tg.shop_id}': check {n('totalgest.shop_id')}")
         return CheckResult("totalgest", False,
                            f"TotalGest at {tg.base_url} rejected the login ({exc.code or exc.status}): "
-                           "check TGFLOW_TOTALGEST__ENDPOINT and credentials")
+                           f"check {n('totalgest.endpoint')} and credentials")
     except NotFoundError as exc:
         if exc.code == "unknown_shop":
             return CheckResult("totalgest", False,
-                               f"TotalGest knows no shop with id '{tg.shop_id}': check TGFLOW_TOTALGEST__SHOP_ID")
+                               f"TotalGest knows no shop with id '{tg.shop_id}': check {n('totalgest.shop_id')}")
         return CheckResult("totalgest", False,
-                           f"{tg.base_url} does not look like a TotalGest API (login answered 404): check TGFLOW_TOTALGEST__ENDPOINT")
+                           f"{tg.base_url} does not look like a TotalGest API (login answered 404): check {n('totalgest.endpoint')}")
     except ApiError as exc:
         return CheckResult("totalgest", False,
-                           f"{tg.base_url} does not look like a TotalGest API ({exc.code or exc.status}): check TGFLOW_TOTALGEST__ENDPOINT")
+                           f"{tg.base_url} does not look like a TotalGest API ({exc.code or exc.status}): check {n('totalgest.endpoint')}")
     return CheckResult("totalgest", True, f"TotalGest shop '{shop.name}' (id {shop.id}, {shop.currency}) at {tg.base_url}")
 
 
 async def check_framework360(settings: Settings) -> CheckResult:
-    f = settings.f360
+    f, n = settings.f360, settings.setting_name
     missing = [n for n in settings.missing_fields() if n.startswith("TGFLOW_F360")]
     if missing:
         return CheckResult("framework360", False, f"Framework360 settings missing: {', '.join(missing)} (run `tgflow configure`)")
@@ -77,15 +77,15 @@ async def check_framework360(settings: Settings) -> CheckResult:
             site = await client.get_site()
     except TransientError as exc:
         return CheckResult("framework360", False,
-                           f"Framework360 at {f.base_url} is unreachable or failing ({exc.code or exc.status}): check TGFLOW_F360__BASE_URL")
+                           f"Framework360 at {f.base_url} is unreachable or failing ({exc.code or exc.status}): check {n('f360.base_url')}")
     except AuthError:
-        return CheckResult("framework360", False, "Framework360 refused the API key: check TGFLOW_F360__API_KEY")
+        return CheckResult("framework360", False, f"Framework360 refused the API key: check {n('f360.api_key')}")
     except ConflictError:
         return CheckResult("framework360", False,
                            "the E-commerce module is not active on the Framework360 site: activate it in the site's admin")
     except ApiError as exc:
         return CheckResult("framework360", False,
-                           f"{f.base_url} does not look like a Framework360 API ({exc.code or exc.status}): check TGFLOW_F360__BASE_URL")
+                           f"{f.base_url} does not look like a Framework360 API ({exc.code or exc.status}): check {n('f360.base_url')}")
     if not site.ecommerce_active:
         return CheckResult("framework360", False,
                            f"the E-commerce module is not active on Framework360 site '{site.name}': activate it in the site's admin")
