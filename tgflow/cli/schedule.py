@@ -95,7 +95,12 @@ def _table(title: str, rows: list[dict[str, Any]], result) -> None:
                   + (f", {len(failed)} failed" if failed else ""), highlight=False)
 
 
-def _exit(rows: list[dict[str, Any]]) -> None:
+def _report_across(rows: list[dict[str, Any]], json_output: bool, title: str, result) -> None:
+    """Print the across-shops rows (``--json`` or the table) and exit: 0 when every row is done, else 1."""
+    if json_output:
+        emit_json(rows)
+    else:
+        _table(title, rows, result)
     raise typer.Exit(0 if all(r["ok"] for r in rows) else EXIT_FAILURES)
 
 
@@ -129,11 +134,7 @@ def create(which: Which = WHICH, json_output: bool = JSON) -> None:
 
     rows = run(_go())
     if _across(settings):
-        if json_output:
-            emit_json(rows)
-        else:
-            _table(f"Schedules created or updated ({which.value})", rows, _created_text)
-        _exit(rows)
+        _report_across(rows, json_output, f"Schedules created or updated ({which.value})", _created_text)
     failed = [r for r in rows if not r["ok"]]
     if failed:
         fail(f"schedule {failed[0]['schedule_id']}: {failed[0]['error']}", EXIT_FAILURES)
@@ -209,12 +210,7 @@ def describe(which: Which = DESCRIBE_WHICH, json_output: bool = JSON) -> None:
         async def _all() -> list[dict[str, Any]]:
             return await describe_rows(await connect_or_fail(settings), targets, which.value)
 
-        found = run(_all())
-        if json_output:
-            emit_json(found)
-        else:
-            _table(f"Schedules ({which.value})", found, _described_text)
-        _exit(found)
+        _report_across(run(_all()), json_output, f"Schedules ({which.value})", _described_text)
     settings = targets[0].view
     chosen = [j for j in jobs(settings) if which in (Which.all, Which(j.which))]
 
@@ -265,11 +261,7 @@ def _simple(which: Which, action: str, json_output: bool, note: str | None = Non
 
     rows = run(_go())
     if _across(settings):
-        if json_output:
-            emit_json(rows)
-        else:
-            _table(f"Schedules {_DONE[action].split()[0]} ({which.value})", rows, _action_text)
-        _exit(rows)
+        _report_across(rows, json_output, f"Schedules {_DONE[action].split()[0]} ({which.value})", _action_text)
     if which != Which.all:
         [row] = rows
         if not row["ok"]:
@@ -285,7 +277,7 @@ def _simple(which: Which, action: str, json_output: bool, note: str | None = Non
         for row in rows:
             console.print(f"schedule {row['schedule_id']} {_action_text(row)}", highlight=False,
                           style=None if row["ok"] else "red")
-    _exit(rows)
+    raise typer.Exit(0 if all(r["ok"] for r in rows) else EXIT_FAILURES)
 
 
 @app.command()
