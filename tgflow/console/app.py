@@ -642,6 +642,7 @@ async def _schedule_action(console: Console, which: str, action: str, note: str 
 
     from tgflow.jobs import jobs
     from tgflow.service.schedules import schedule_action
+    from tgflow.service.shop_schedules import disabled_refusal
 
     job = next((j for j in jobs(console.settings) if j.which == which), None)
     if job is None:
@@ -649,8 +650,7 @@ async def _schedule_action(console: Console, which: str, action: str, note: str 
     if action not in ("pause", "unpause", "trigger"):
         raise Problem(404, f"no action {action!r}: use pause, unpause or trigger")
     if action == "unpause" and not console.settings.shop_enabled:
-        raise Problem(409, f"shop {console.settings.shop_key} is disabled in settings (enabled = false): set "
-                           "enabled = true, then `tgflow schedule create --which all`")
+        raise Problem(409, disabled_refusal(console.settings.shop_key))
     if action in ("pause", "unpause"):
         note = f"{note or action + 'd'} (by {by} in the console)"
     try:

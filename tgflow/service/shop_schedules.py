@@ -9,6 +9,7 @@ paused, so its first run after re-enabling catches up every order completed mean
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,20 @@ async def apply_enabled(client: Client, schedule_id: str, enabled: bool) -> str 
     return None
 
 
+def disabled_refusal(shop_id: str) -> str:
+    """Why a disabled shop's schedule is not unpaused (the CLI's row, the console's answer)."""
+    return (f"shop {shop_id} is disabled in settings (enabled = false): set enabled = true, then "
+            "`tgflow schedule create --which all`")
+
+
+def _jobs(chosen: list[ShopTarget], which: str) -> Iterator[tuple[ShopTarget, Job]]:
+    """Each chosen shop's schedule named ``which`` (or all of them), shop after shop."""
+    for target in chosen:
+        for job in jobs(target.view):
+            if which in ("all", job.which):
+                yield target, job
+
+
 def _row(target: ShopTarget, job: Job, **values: Any) -> dict[str, Any]:
     return {"shop": target.shop.id, "which": job.which, "schedule_id": job.schedule_id, **values}
 
@@ -71,22 +86,19 @@ def _row(target: ShopTarget, job: Job, **values: Any) -> dict[str, Any]:
 async def create_rows(client: Client, chosen: list[ShopTarget], which: str) -> list[dict[str, Any]]:
     """Create or update each shop's schedules (``which``: one name or ``all``), then apply its ``enabled``."""
     rows = []
-    for target in chosen:
-        for job in jobs(target.view):
-            if which not in ("all", job.which):
-                continue
-            try:
-                with paused_on_create(None if target.shop.enabled else DISABLED_NOTE):
-                    created = await ensure_schedule_for(client, target.view, job.which)
-                change = await apply_enabled(client, job.schedule_id, target.shop.enabled)
-                if created and not target.shop.enabled:
-                    change = "paused"  # created paused
-            except Exception as exc:
-                rows.append(_row(target, job, ok=False, error=_problem(exc)))
-                continue
-            rows.append(_row(target, job, ok=True, created=created,
-                             every_minutes=job.every.total_seconds() / 60, enabled=target.shop.enabled,
-                             paused_for_disabled=change == "paused", unpaused_for_enabled=change == "unpaused"))
+    for target, job in _jobs(chosen, which):
+        try:
+            with paused_on_create(None if target.shop.enabled else DISABLED_NOTE):
+                created = await ensure_schedule_for(client, target.view, job.which)
+            change = await apply_enabled(client, job.schedule_id, target.shop.enabled)
+            if created and not target.shop.enabled:
+                change = "paused"  # created paused
+        except Exception as exc:
+            rows.append(_row(target, job, ok=False, error=_problem(exc)))
+            continue
+        rows.append(_row(target, job, ok=True, created=created,
+                         every_minutes=job.every.total_seconds() / 60, enabled=target.shop.enabled,
+                         paused_for_disabled=change == "paused", unpaused_for_enabled=change == "unpaused"))
     return rows
 
 
@@ -96,28 +108,23 @@ async def action_rows(client: Client, chosen: list[ShopTarget], which: str, acti
     for ``delete`` (already gone: ok, ``existed`` false). Unpausing a disabled shop's schedule is refused (its
     row says to enable the shop), so ``enabled = false`` keeps meaning what it says."""
     rows = []
-    for target in chosen:
-        for job in jobs(target.view):
-            if which not in ("all", job.which):
-                continue
-            if action == "unpause" and not target.shop.enabled:
+    for target, job in _jobs(chosen, which):
+        if action == "unpause" and not target.shop.enabled:
+            rows.append(_row(target, job, action=action, ok=False, error=disabled_refusal(target.shop.id)))
+            continue
+        try:
+            await schedule_action(client, job.schedule_id, action, note)
+        except Exception as exc:
+            if missing(exc) and action == "delete":
+                rows.append(_row(target, job, action=action, ok=True, existed=False))
+            elif missing(exc):
                 rows.append(_row(target, job, action=action, ok=False,
-                                 error=f"shop {target.shop.id} is disabled in settings (enabled = false): set "
-                                       "enabled = true, then `tgflow schedule create --which all`"))
-                continue
-            try:
-                await schedule_action(client, job.schedule_id, action, note)
-            except Exception as exc:
-                if missing(exc) and action == "delete":
-                    rows.append(_row(target, job, action=action, ok=True, existed=False))
-                elif missing(exc):
-                    rows.append(_row(target, job, action=action, ok=False,
-                                     error=f"schedule {job.schedule_id} does not exist; create it with "
-                                           "`tgflow schedule create`"))
-                else:
-                    rows.append(_row(target, job, action=action, ok=False, error=_problem(exc)))
-                continue
-            rows.append(_row(target, job, action=action, ok=True, **({"existed": True} if action == "delete" else {})))
+                                 error=f"schedule {job.schedule_id} does not exist; create it with "
+                                       "`tgflow schedule create`"))
+            else:
+                rows.append(_row(target, job, action=action, ok=False, error=_problem(exc)))
+            continue
+        rows.append(_row(target, job, action=action, ok=True, **({"existed": True} if action == "delete" else {})))
     return rows
 
 
@@ -151,18 +158,15 @@ async def describe_rows(client: Client, chosen: list[ShopTarget], which: str) ->
     """Each shop's schedule(s) described. A schedule not created is a failed row when asked for by name, and
     shown as not created (ok) with ``all``."""
     rows = []
-    for target in chosen:
-        for job in jobs(target.view):
-            if which not in ("all", job.which):
-                continue
-            try:
-                data = await describe_schedule(client, job.schedule_id)
-            except Exception as exc:
-                rows.append(_row(target, job, exists=None, ok=False, error=_problem(exc)))
-                continue
-            ok = data["exists"] or which == "all"
-            rows.append(_row(target, job, enabled=target.shop.enabled, **data, ok=ok,
-                             **({} if ok else {"error": f"schedule {job.schedule_id} does not exist; create it "
-                                                        f"with `tgflow --shop {target.shop.id} schedule create "
-                                                        f"--which {job.which}`"})))
+    for target, job in _jobs(chosen, which):
+        try:
+            data = await describe_schedule(client, job.schedule_id)
+        except Exception as exc:
+            rows.append(_row(target, job, exists=None, ok=False, error=_problem(exc)))
+            continue
+        ok = data["exists"] or which == "all"
+        rows.append(_row(target, job, enabled=target.shop.enabled, **data, ok=ok,
+                         **({} if ok else {"error": f"schedule {job.schedule_id} does not exist; create it "
+                                                    f"with `tgflow --shop {target.shop.id} schedule create "
+                                                    f"--which {job.which}`"})))
     return rows
