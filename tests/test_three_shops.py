@@ -89,15 +89,15 @@ def config_text(shops: list[Shop], *, database_url: str, address: str, task_queu
 class OneWorker:
     """``tgflow worker`` (no --shop) in a child process; its logs (stderr) in a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, shops: int = 3) -> None:
+        self.env, self.log, self.shops = env, log, shops
 
     def __enter__(self) -> OneWorker:
         self._out = open(self.log, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "tgflow", "worker"], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=self._out)
         deadline = time.monotonic() + 30
-        while self.text().count("worker polling task queue") < 3:
+        while self.text().count("worker polling task queue") < self.shops:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the worker did not start (exit {self.proc.poll()}):\n{self.text()}")
             time.sleep(0.1)
