@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -276,3 +277,39 @@ async def test_a_disabled_shops_schedule_is_created_paused_from_the_first_instan
     now = await client.get_schedule_handle(f"health-check-{tag}-1003").describe()
     assert (now.schedule.state.paused, now.schedule.state.note) == (True, DISABLED_NOTE)
     assert not (await client.get_schedule_handle(f"drift-report-{tag}-1003").describe()).schedule.state.paused
+
+
+async def test_shops_schedules_fire_at_spread_points_of_their_interval(client, three):
+    """Interval schedules share one grid: without an offset every shop's import would start at the same
+    instant every 5 minutes. Each schedule gets a stable offset taken from its id, kept by a re-create."""
+    from tgflow.service.schedules import spread_offset
+
+    config, tag = three
+    env = cli_env(config)
+    assert (await pipe(env, "schedule", "create", "--which", "all", "--json")).code == 0
+    offsets = {}
+    for n in ("1001", "1002", "1003"):
+        for prefix in ("product-import", "order-reconcile", "shipment-import"):
+            sid = f"{prefix}-{tag}-{n}"
+            (interval,) = (await client.get_schedule_handle(sid).describe()).schedule.spec.intervals
+            assert timedelta(0) <= interval.offset < interval.every
+            assert interval.offset == spread_offset(sid, interval.every)
+            offsets[sid] = interval.offset
+    assert (await pipe(env, "schedule", "create", "--which", "all", "--json")).code == 0
+    for sid, offset in offsets.items():
+        (interval,) = (await client.get_schedule_handle(sid).describe()).schedule.spec.intervals
+        assert interval.offset == offset
+
+
+def test_fifty_shops_imports_are_scattered_over_the_five_minutes():
+    """The offsets of 50 shops' import schedules (ids as ``schedule create`` makes them) cover the interval:
+    no 30-second window holds more than a handful of starts, where without offsets it would hold all 50."""
+    from tgflow.contracts.ids import product_import_schedule_id
+    from tgflow.service.schedules import spread_offset
+
+    every = timedelta(minutes=5)
+    starts = sorted(spread_offset(product_import_schedule_id(str(1000 + n)), every).total_seconds() for n in range(50))
+    assert all(0 <= s < 300 for s in starts)
+    busiest = max(sum(1 for s in starts if w <= s < w + 30) for w in range(0, 300, 10))
+    assert busiest <= 12, starts
+    assert spread_offset("product-import-1001", every) == spread_offset("product-import-1001", every)

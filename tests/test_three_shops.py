@@ -89,15 +89,15 @@ def config_text(shops: list[Shop], *, database_url: str, address: str, task_queu
 class OneWorker:
     """``tgflow worker`` (no --shop) in a child process; its logs (stderr) in a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, shops: int = 3) -> None:
+        self.env, self.log, self.shops = env, log, shops
 
     def __enter__(self) -> OneWorker:
         self._out = open(self.log, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "tgflow", "worker"], env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=self._out)
         deadline = time.monotonic() + 30
-        while self.text().count("worker polling task queue") < 3:
+        while self.text().count("worker polling task queue") < self.shops:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the worker did not start (exit {self.proc.poll()}):\n{self.text()}")
             time.sleep(0.1)
@@ -192,6 +192,19 @@ async def test_one_worker_serves_three_shops_and_a_broken_password_stays_in_its_
                 for shop_id in ("a", "b"):
                     assert_status_counts(states[shop_id], linked=ORDERS, failed=0, products=ARTICLES)
                 assert_status_counts(states[BROKEN], linked=0, failed=ORDERS, products=0)
+                # tgflow status without --shop: every shop in one report, each with its own counts
+                every = await pipe(env, "status", "--json")
+                assert every.code == 1, every.text  # shop c needs a person
+                report = json.loads(every.stdout)
+                assert [(s["shop"], s["totalgest_shop_id"]) for s in report["shops"]] == [
+                    (shop_id, shop.tg_shop_id) for shop_id, shop in shops.items()]
+                for state in report["shops"]:
+                    linked, failed, products = (0, ORDERS, 0) if state["shop"] == BROKEN else (ORDERS, 0, ARTICLES)
+                    assert_status_counts(state, linked=linked, failed=failed, products=products)
+                assert report["services"]["temporal"]["ok"] is True and report["healthy"] is False
+                shown = await tty(env, "status")
+                for shop_id, shop in shops.items():
+                    assert f"shop {shop_id} (TotalGest shop {shop.tg_shop_id})" in shown.stdout, shown.stdout
             finally:
                 await end_running(client, task_queue, list(shops))
             assert worker.stop() == 0, worker.text()[-2000:]
