@@ -209,6 +209,33 @@ async def test_totalgest_faults_still_complete_correctly(client, settings, tg_si
     tg.set_faults()
 
 
+async def test_stock_rows_are_stored_in_writes_of_several_pages(
+        client, settings, tg_sim, f360_sim, store, worker, monkeypatch):
+    """The stock phase stores its rows a few pages at a time (fewer, larger store writes), and every
+    warehouse level still arrives: each product's stock in Framework360 is what TotalGest sells."""
+    from tgflow.activities.products import stock as stock_phase
+
+    tg, f360 = tg_sim.sim, f360_sim.sim
+    settings.products.stock_page_size = 100
+    monkeypatch.setattr(stock_phase, "STOCK_ROWS_PER_WRITE", 250)
+    stored: list[int] = []
+    apply_stock_rows = pstore.apply_stock_rows
+
+    def counting(store_, shop, rows, *args):
+        stored.append(len(rows))
+        return apply_stock_rows(store_, shop, rows, *args)
+
+    monkeypatch.setattr(pstore, "apply_stock_rows", counting)
+    tg.reset_stats()
+    report = await run_import(client, settings)
+    assert (report.created, report.errors) == (300, 0), report
+    pages = tg.stats()["by_route"]["GET /shops/{shop_id}/stock"]
+    assert report.stock_rows_read == sum(stored) > 250
+    assert len(stored) == -(-pages // 3) < pages  # a write every 3 pages of 100 rows (≥ 250), the rest at the end
+    for code in CODES:
+        assert_mirrors(tg, f360, code)
+
+
 @pytest.mark.soak
 async def test_fifty_thousand_articles_import(client, settings, f360_sim, store, worker):
     """Benchmark-ish soak: 50,000 articles in one run (duration noted in the report, not asserted)."""

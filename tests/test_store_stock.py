@@ -247,3 +247,34 @@ def test_unknown_columns_are_refused(tmp_path):
     with pytest.raises(ValueError, match="stock_dirt"):
         pstore.save_links(store, SHOP, {"A": {"stock_dirt": True}})
     store.close()
+
+
+def _save_links_then_mark_seen(store: Store, shop_id: str, changes, seen, at) -> None:
+    pstore.save_links(store, shop_id, changes)
+    pstore.mark_seen(store, shop_id, seen, at)
+
+
+def test_a_page_saved_in_one_transaction_stores_what_save_links_then_mark_seen_stored(two_stores, monkeypatch):
+    """``save_page`` (the articles phase's store write): the same rows as the two calls it replaces, one commit."""
+    at = T0 + timedelta(hours=1)
+    before = [("save_links", SHOP, {"A": _linked(10, 1), "B": _linked(5, 2), "C": _linked(1, 3)}),
+              ("apply_stock_rows", SHOP, [_stock("D", "W1", 4, 4)], None, {})]
+    # A changed and seen, N new and seen, B seen without a change, C changed but not seen (a duplicate's
+    # key), D seen (a stock-only link), Z seen but unknown to the store.
+    page = (SHOP, {"A": _linked(11, 1), "N": _linked(2, 9), "C": {"status": "error", "last_error": "x"}},
+            ["A", "N", "B", "D", "Z"], at)
+    results = []
+    for store, impl in zip(two_stores, ({"save_page": _save_links_then_mark_seen, **CORE},
+                                        {"save_page": pstore.save_page, **CORE})):
+        commits: list[int] = []
+        _run(store, impl, before, monkeypatch)
+        sa.event.listen(store.engine, "commit", lambda conn: commits.append(1))
+        _run(store, impl, [("save_page", *page)], monkeypatch)
+        count = len(commits)
+        results.append((_rows(store), count))
+    (two_calls, two_commits), (one_call, one_commit) = results
+    assert one_call == two_calls
+    assert (two_commits, one_commit) == (2, 1)
+    by_sku = {row["sku"]: row for row in one_call}
+    assert {sku for sku, row in by_sku.items() if row["last_seen_at"] == at} == {"A", "N", "B", "D"}
+    assert by_sku["A"]["stock_quantity"] == 11 and by_sku["C"]["status"] == "error" and "Z" not in by_sku

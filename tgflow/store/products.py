@@ -165,19 +165,52 @@ def save_links(store: Store, shop_id: str, changes: Mapping[str, Mapping[str, An
     changes, plus ``updated_at``, and new links with the model's defaults."""
     if not changes:
         return
-    keys = sorted({key for values in changes.values() for key in values})
-    unknown = set(keys) - _WRITABLE
+    _check_columns(changes)
+    store.run(lambda s: _save_links_in(s, shop_id, changes))
+
+
+def _check_columns(changes: Mapping[str, Mapping[str, Any]]) -> None:
+    unknown = {key for values in changes.values() for key in values} - _WRITABLE
     if unknown:
         raise ValueError(f"not a product link column: {', '.join(sorted(unknown))}")
 
+
+def _save_links_in(s: Session, shop_id: str, changes: Mapping[str, Mapping[str, Any]]) -> None:
+    if not changes:
+        return
+    keys = sorted({key for values in changes.values() for key in values})
+    conn = s.connection()
+    now = utcnow()
+    existing = _link_rows(conn, shop_id, list(changes), [_LINK.c.id, *(_LINK.c[k] for k in keys)])
+    rows = _Upserts(_new_link_row(shop_id), now)
+    for sku, values in changes.items():
+        rows.add(sku, existing.get(sku), values)
+    rows.write(conn)
+
+
+def _mark_seen_in(s: Session, shop_id: str, skus: Iterable[str], at: datetime) -> None:
+    for chunk in _chunks(sorted(set(skus))):
+        s.execute(sa.update(ProductLink).where(col(ProductLink.shop_id) == shop_id, col(ProductLink.sku).in_(chunk))
+                  .values(last_seen_at=at))
+
+
+def save_page(store: Store, shop_id: str, changes: Mapping[str, Mapping[str, Any]], seen: Iterable[str],
+              at: datetime) -> None:
+    """A written article page in one transaction: ``save_links(changes)``, then ``mark_seen(seen, at)``.
+
+    Same end state as the two calls one after the other, with one commit instead of two, and the SKUs
+    that have changes get ``last_seen_at`` in their own row of the upsert rather than in a second UPDATE
+    (in a full import that is every SKU of the page)."""
+    seen = set(seen)
+    rows = {sku: {**values, "last_seen_at": at} if sku in seen else values for sku, values in changes.items()}
+    _check_columns(rows)
+    rest = seen - rows.keys()
+    if not rows and not rest:
+        return
+
     def work(s: Session) -> None:
-        conn = s.connection()
-        now = utcnow()
-        existing = _link_rows(conn, shop_id, list(changes), [_LINK.c.id, *(_LINK.c[k] for k in keys)])
-        rows = _Upserts(_new_link_row(shop_id), now)
-        for sku, values in changes.items():
-            rows.add(sku, existing.get(sku), values)
-        rows.write(conn)
+        _save_links_in(s, shop_id, rows)
+        _mark_seen_in(s, shop_id, rest, at)
 
     store.run(work)
 
@@ -277,9 +310,7 @@ def mark_seen(store: Store, shop_id: str, skus: list[str], at: datetime) -> None
     if not skus:
         return
     with store.session() as s:
-        for chunk in _chunks(sorted(set(skus))):
-            s.execute(sa.update(ProductLink).where(col(ProductLink.shop_id) == shop_id, col(ProductLink.sku).in_(chunk))
-                      .values(last_seen_at=at))
+        _mark_seen_in(s, shop_id, skus, at)
 
 
 def unseen_page(store: Store, shop_id: str, since: datetime, after_id: int, limit: int) -> list[ProductLink]:

@@ -101,19 +101,13 @@ async def articles_phase(deps: Deps, params: ImportPassInput, progress: PassProg
     advance(progress, "statuses")
 
 
-def _save_page(store, shop_id: str, changes, seen: list[str], at: datetime) -> None:
-    """A page's links, then its SKUs marked seen by this pass (one call from the event loop)."""
-    pstore.save_links(store, shop_id, changes)
-    pstore.mark_seen(store, shop_id, seen, at)
-
-
 async def store_page(deps: Deps, shop: str, outcome: Outcome) -> None:
     """A written page's links (``pending`` where a status PUT follows), its SKUs marked seen by
     this pass (a --full walk drafts only what it did not see, the retry phase skips these),
     then its status PUTs. A worker that dies before the links are stored re-writes the page
     on resume: Framework360 answers ``duplicate_sku`` for what it created, and the products
     are found and linked again."""
-    await deps.db(_save_page, deps.store, shop, outcome.changes, outcome.seen, utcnow())
+    await deps.db(pstore.save_page, deps.store, shop, outcome.changes, outcome.seen, utcnow())
     await send_statuses(deps, shop, outcome.puts)
 
 
