@@ -29,6 +29,13 @@ def linked(store, numbers: set[str]) -> int:
     return sum(1 for link in ostore.list_links(store, SHOP, "linked") if link.f360_number in numbers)
 
 
+def shown_linked(f360_sim, orders: list[dict]) -> int:
+    """Orders whose Framework360 status column says linked."""
+    return sum(1 for o in orders
+               if ((f360_sim.sim.order(o["id"]).get("integrations") or {}).get("totalgest") or {}).get("status")
+               == "linked")
+
+
 async def test_worker_killed_mid_export_and_restarted_loses_and_duplicates_nothing(
         client, settings, tg_sim, f360_sim, store, tmp_path):
     settings.orders.retry_initial_seconds = 0.2
@@ -53,14 +60,15 @@ async def test_worker_killed_mid_export_and_restarted_loses_and_duplicates_nothi
         assert before < len(numbers)  # the kill landed mid-run
         worker = start_worker(config, log)
         deadline = time.monotonic() + 100
-        while linked(store, numbers) < len(numbers):
-            assert time.monotonic() < deadline, f"{linked(store, numbers)} linked; {log.read_text()[-2000:]}"
+        # An outcome is stored just before the status column is set: wait for both.
+        while linked(store, numbers) < len(numbers) or shown_linked(f360_sim, orders) < len(orders):
+            assert time.monotonic() < deadline, (f"{linked(store, numbers)} linked, {shown_linked(f360_sim, orders)} "
+                                                 f"shown linked; {log.read_text()[-2000:]}")
             await asyncio.sleep(0.25)
         refs = Counter(o["external_ref"] for o in tg_sim.sim.orders())
         assert {n: refs[n] for n in numbers} == {n: 1 for n in numbers}
         emails = Counter(c["email"].lower() for c in tg_sim.sim.customers())
         assert max(emails.values()) == 1
-        assert all(f360_sim.sim.order(o["id"])["integrations"]["totalgest"]["status"] == "linked" for o in orders)
     finally:
         tg_sim.sim.set_faults()
         if worker.poll() is None:
