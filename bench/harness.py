@@ -55,15 +55,38 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def peak_rss_mb(pid: int) -> float | None:
-    """Peak resident set size (VmHWM) of a live process, in MB (10^6 bytes)."""
+    """Peak resident set size (VmHWM) of a live process plus those of its live child processes (none today;
+    a worker that starts one pays for it here), in MB (10^6 bytes): a sum of peaks, never below the peak of the sum."""
     try:
         with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024 / 1e6
+            own = next((int(line.split()[1]) * 1024 / 1e6 for line in fh if line.startswith("VmHWM:")), None)
     except OSError:
         return None
-    return None
+    if own is None:
+        return None
+    return own + sum(peak_rss_mb(child) or 0.0 for child in _children(pid))
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (all its threads) and of its live child processes, from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:  # gone meanwhile
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in _children(pid))
+
+
+def _children(pid: int) -> set[int]:
+    out: set[int] = set()
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                out.update(int(c) for c in fh.read().split())
+    except OSError:
+        pass
+    return out
 
 
 def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 120.0) -> None:
@@ -97,6 +120,9 @@ class Proc:
     def peak_rss_mb(self) -> float | None:
         return peak_rss_mb(self.pid)
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.popen.poll() is not None:
             return
@@ -115,6 +141,8 @@ class Stack:
     keep: bool = False
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="tgflow-bench-")))
     procs: list[Proc] = field(default_factory=list)
+    #: The Temporal dev server started by ``temporal()`` (its CPU is part of what a run costs).
+    server: Proc | None = None
 
     def __enter__(self) -> "Stack":
         return self
@@ -168,6 +196,7 @@ class Stack:
             time.sleep(TEMPORAL_SETTLE_SECONDS)
             if proc.popen.poll() is None:
                 wait_port(port, proc.popen, "temporal")
+                self.server = proc
                 return proc, f"{HOST}:{port}"
             tail = proc.log.read_text(errors="replace")[-1500:]
             self.stop(proc)

@@ -10,10 +10,11 @@ the run (a fresh worker per size, so each peak is that size's).
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench import harness
 from bench.harness import (
@@ -53,6 +54,10 @@ class FullResult:
     #: The floor plus one integration-status PUT per created product (the contract's minimum for that column).
     status_sets: int = 0
     floor_status_sets: int = 0
+    #: CPU seconds each process spent during the run (the worker's and the floor script's own, the simulators', the
+    #: Temporal server's): with 2 cores, the wall time cannot go below their sum / 2.
+    cpu: dict[str, float] = field(default_factory=dict)
+    floor_cpu: dict[str, float] = field(default_factory=dict)
 
 
 class ImportStack:
@@ -65,11 +70,17 @@ class ImportStack:
         self.worker: Proc | None = None
         self.settings = None
         self.client = None
+        #: CPU seconds per process during the last ``run_import``.
+        self.last_cpu: dict[str, float] = {}
+
+    def _server_cpu(self) -> float:
+        return self.stack.server.cpu_seconds() if self.stack.server is not None else 0.0
 
     def floor(self) -> dict:
         assert self.tg is not None
         f360 = self.stack.framework360_sim()
         try:
+            tg0, server0, f360_0 = self.tg.cpu_seconds(), self._server_cpu(), f360.cpu_seconds()
             out = subprocess.run(
                 [PYTHON, "-m", "bench.floor_products", "--totalgest", self.tg.url + "/api/v1",
                  "--framework360", f360.url + "/api/v1"],
@@ -77,6 +88,8 @@ class ImportStack:
             if out.returncode != 0:
                 raise RuntimeError(f"the floor script failed (exit {out.returncode}): {out.stderr[-1500:]}")
             result = json.loads(out.stdout.strip().splitlines()[-1])
+            result["cpu"] = {"floor script": result.pop("cpu_seconds"), "TotalGest sim": self.tg.cpu_seconds() - tg0,
+                             "Framework360 sim": f360.cpu_seconds() - f360_0, "Temporal": self._server_cpu() - server0}
             stats = admin(f360, "GET", "/stats")
             result["writes"] = f360_writes(stats)
             result["status_sets"] = stats["batch_integration_sets"] + stats["product_integration_puts"]
@@ -100,7 +113,10 @@ class ImportStack:
     async def run_import(self, *, full: bool) -> tuple[float, object]:
         from tgflow.service.products import start_import
 
-        assert self.worker is not None
+        assert self.worker is not None and self.tg is not None and self.f360 is not None
+        procs = {"worker": self.worker, "TotalGest sim": self.tg, "Framework360 sim": self.f360}
+        cpu0 = {name: proc.cpu_seconds() for name, proc in procs.items()}
+        server0 = self._server_cpu()
         spy = None
         if harness.PROFILE_DIR is not None:
             out = harness.PROFILE_DIR / f"worker-import-{'full' if full else 'incr'}-{self.articles}.txt"
@@ -109,6 +125,8 @@ class ImportStack:
         report = await start_import(self.client, self.settings, full=full, wait=True,
                                     workflow_id=f"bench-import-{random.randrange(1 << 40):x}")
         seconds = time.perf_counter() - started
+        self.last_cpu = {name: proc.cpu_seconds() - cpu0[name] for name, proc in procs.items()}
+        self.last_cpu["Temporal"] = self._server_cpu() - server0
         if spy is not None:
             stop_profiler(spy)
         return seconds, report
@@ -135,7 +153,7 @@ async def full_import(stack: Stack, temporal_address: str, articles: int, *, kee
                         errors=report.errors, floor_created=floor["created"], writes=f360_writes(stats),
                         floor_writes=floor["writes"],
                         status_sets=stats["batch_integration_sets"] + stats["product_integration_puts"],
-                        floor_status_sets=floor["status_sets"])
+                        floor_status_sets=floor["status_sets"], cpu=s.last_cpu, floor_cpu=floor["cpu"])
     if result.created != floor["created"]:
         raise RuntimeError(f"{articles} articles: tgflow created {result.created} products, the floor "
                            f"{floor['created']}: the runs did not do the same work")
@@ -158,7 +176,17 @@ def full_rows(r: FullResult, bench: str = "import-full") -> list[Row]:
         Row(bench, f"full import, {n} articles: worker peak RSS", r.rss_mb, "MB", floor=r.floor_rss_mb,
             target=RSS_TARGET_MB, direction="le", target_on_ratio=False,
             note="floor = the plain script's own peak RSS (informative)"),
+        Row(bench, f"full import, {n} articles: CPU seconds, all processes", sum(r.cpu.values()), "s",
+            floor=sum(r.floor_cpu.values()), note=_cpu_note(r)),
     ]
+
+
+def _cpu_note(r: FullResult) -> str:
+    """Where the CPU went; on this machine's cores a run cannot take less wall time than its CPU / cores."""
+    cores = os.cpu_count() or 1
+    parts = [", ".join(f"{name} {value:.2f}" for name, value in cpu.items()) for cpu in (r.cpu, r.floor_cpu)]
+    return (f"tgflow: {parts[0]}; floor: {parts[1]} (CPU s). On {cores} cores the shortest possible wall time is "
+            f"{sum(r.cpu.values()) / cores:.1f} s for tgflow, {sum(r.floor_cpu.values()) / cores:.1f} s for the floor")
 
 
 async def incremental(s: ImportStack, articles: int) -> list[Row]:

@@ -27,7 +27,7 @@ from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
-from bench.harness import PYTHON, Stack, wait_for_pollers
+from bench.harness import PYTHON, Stack, cpu_seconds, wait_for_pollers
 from bench.report import Row
 
 IDLE_CPU_TARGET_PERCENT = 10.0
@@ -48,13 +48,6 @@ def sizes(quick: bool, shops: int | None, articles: int | None, orders: int | No
 
 def _ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Shops:

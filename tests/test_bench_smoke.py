@@ -28,3 +28,6 @@ def test_quick_import_bench_prints_table_with_floor_and_ratio(tmp_path: Path) ->
     rss = rows["full import, 500 articles: worker peak RSS"]
     assert 20 < rss["value"] < 2000  # MB, read from the worker process's VmHWM
     assert "500 products created by both" in wall["note"]
+    cpu = rows["full import, 500 articles: CPU seconds, all processes"]
+    assert cpu["value"] > 0 and cpu["floor"] > 0  # utime + stime from /proc and the floor's getrusage
+    assert "tgflow: worker " in cpu["note"] and "floor: floor script " in cpu["note"]
