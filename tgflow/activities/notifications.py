@@ -17,13 +17,12 @@ retried: it fails the request's workflow with the one-line reason.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from tgflow.activities.calls import temporal_errors
 from tgflow.activities.deps import Deps
-from tgflow.clients.errors import AuthError, PermanentError, RateLimitedError
 from tgflow.clients.framework360 import NotificationInput
 from tgflow.contracts.export_requests import NotifyInput, NotifyResult
 from tgflow.store import export_requests as erstore
@@ -32,6 +31,10 @@ log = logging.getLogger(__name__)
 
 #: ApplicationError type of a notification Framework360 refuses (a person fixes the settings).
 NOTIFICATION_REFUSED = "NotificationRefused"
+
+
+def _notification_refused(reason: str, _number: str | None) -> ApplicationError:
+    return ApplicationError(reason, type=NOTIFICATION_REFUSED, non_retryable=True)
 
 
 class NotificationActivities:
@@ -50,20 +53,10 @@ class NotificationActivities:
             log.warning("request %s: %d earlier POST(s) of its notification got no answer; posting it again "
                         "(a second identical bell rather than no report)", rid, before)
         notice = params.notice
-        try:
+        # A TransientError (5xx, timeout, connection) propagates: Temporal retries, posting again (see above).
+        with temporal_errors("posting the notification to Framework360", _notification_refused):
             notification_id = await self.deps.framework360.create_notification(NotificationInput(
                 title=notice.title, message=notice.message, level=notice.level, request_id=rid))
-        except RateLimitedError as exc:
-            delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-            raise ApplicationError(f"posting the notification: {exc}", type="RateLimited",
-                                   next_retry_delay=delay) from None
-        except AuthError as exc:
-            raise ApplicationError(f"Framework360 refused the notification: {exc} - check TGFLOW_F360__API_KEY",
-                                   type=NOTIFICATION_REFUSED, non_retryable=True) from None
-        except PermanentError as exc:
-            raise ApplicationError(f"Framework360 refused the notification: {exc}",
-                                   type=NOTIFICATION_REFUSED, non_retryable=True) from None
-        # A TransientError (5xx, timeout, connection) propagates: Temporal retries, posting again (see above).
         kept = await db(erstore.mark_notified, self.deps.store, shop, rid, notification_id=notification_id,
                         level=notice.level, title=notice.title)
         return NotifyResult(notification_id=kept, posted=True)

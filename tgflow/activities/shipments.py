@@ -35,6 +35,7 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError
 
 from tgflow import search_attributes as attrs
+from tgflow.activities.calls import temporal_errors
 from tgflow.activities.deps import Deps
 from tgflow.activities.starts import is_running
 from tgflow.clients.errors import ApiError, NotFoundError, PermanentError, RateLimitedError
@@ -74,15 +75,6 @@ log = logging.getLogger(__name__)
 SHIPMENT_WORKFLOW = "OrderShipmentWorkflow"
 #: Longest status-column message Framework360 takes.
 MAX_STATUS_MESSAGE = 500
-
-
-def _as_application_error(exc: ApiError, what: str) -> BaseException:
-    if isinstance(exc, RateLimitedError):
-        delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-        return ApplicationError(f"{what}: {exc}", type="RateLimited", next_retry_delay=delay)
-    if isinstance(exc, PermanentError):
-        return ApplicationError(f"{what}: {exc}", type=type(exc).__name__, non_retryable=True)
-    return exc
 
 
 def shipment_input(shop_id: str, tg_order_id: int, tg_shipment_id: int, f360_order_id: int,
@@ -150,13 +142,8 @@ class ShipmentActivities:
     async def import_pass(self, params: ShipmentPassInput) -> ShipmentPassResult:
         details = activity.info().heartbeat_details
         progress = ShipmentPassProgress.model_validate(details[0]) if details else ShipmentPassProgress()
-        try:
+        with temporal_errors("reading TotalGest order changes"):
             await self._run_pass(params, progress)
-        except ApiError as exc:
-            converted = _as_application_error(exc, "reading TotalGest order changes")
-            if converted is exc:
-                raise
-            raise converted from None
         return ShipmentPassResult(counts=progress.counts, error_samples=progress.error_samples)
 
     def _beat(self, progress: ShipmentPassProgress) -> None:
@@ -273,13 +260,8 @@ class ShipmentActivities:
 
     @activity.defn(name="sync_shipment")
     async def sync_shipment(self, params: ShipmentSyncInput) -> ShipmentSyncResult:
-        try:
+        with temporal_errors(_step_of):
             return await self._sync(params)
-        except ApiError as exc:
-            converted = _as_application_error(exc, _step_of(exc))
-            if converted is exc:
-                raise
-            raise converted from None
 
     async def _sync(self, params: ShipmentSyncInput) -> ShipmentSyncResult:
         shop = params.shop_id

@@ -9,9 +9,10 @@ from datetime import timedelta, timezone
 from temporalio import activity
 
 from tgflow import metrics
+from tgflow.activities.calls import temporal_errors
 from tgflow.activities.deps import Deps
 from tgflow.activities.products.articles import articles_phase
-from tgflow.activities.products.common import as_application_error, beat
+from tgflow.activities.products.common import beat
 from tgflow.activities.products.draft import draft_phase
 from tgflow.activities.products.flush import flush_phase
 from tgflow.activities.products.reserved import reserved_phase, reserved_stock
@@ -19,7 +20,6 @@ from tgflow.activities.products.retry import retry_phase
 from tgflow.activities.products.statuses import statuses_phase
 from tgflow.activities.products.stock import stock_phase
 from tgflow.activities.starts import is_running
-from tgflow.clients.errors import ApiError
 from tgflow.contracts.ids import manual_import_id
 from tgflow.contracts.products import (
     BeginImportInput,
@@ -79,13 +79,8 @@ class ProductActivities:
         progress = PassProgress.model_validate(details[0]) if details else PassProgress()
         if details:
             activity.logger.info("resuming product import at phase %s", progress.phase)
-        try:
+        with temporal_errors():
             await self._run_pass(params, progress)
-        except ApiError as exc:
-            converted = as_application_error(exc)
-            if converted is exc:
-                raise
-            raise converted from None
         return ImportPassResult(counts=progress.counts, error_samples=progress.error_samples)
 
     async def _run_pass(self, params: ImportPassInput, progress: PassProgress) -> None:

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from tgflow.activities.calls import credentials_hint
 from tgflow.activities.deps import Deps
-from tgflow.clients.errors import ApiError, AuthError, PermanentError, RateLimitedError
 from tgflow.clients.framework360 import IntegrationStatus
 from tgflow.contracts.products import ImportCounts, PassProgress
 from tgflow.mapping.products import MappedProduct
@@ -21,18 +17,6 @@ from tgflow.store.models import ProductLink, utcnow
 MAX_ERROR_SAMPLES = 20
 #: Written article pages whose links and status PUTs may still be going on while the next page is written.
 PAGES_IN_FLIGHT = 2
-
-
-def as_application_error(exc: ApiError) -> BaseException:
-    """Permanent API errors fail the activity for good; 429 retries after its Retry-After."""
-    if isinstance(exc, RateLimitedError):
-        delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-        return ApplicationError(str(exc), type="RateLimited", next_retry_delay=delay)
-    if isinstance(exc, AuthError):
-        return ApplicationError(f"{exc} - {credentials_hint()}", type=type(exc).__name__, non_retryable=True)
-    if isinstance(exc, PermanentError):
-        return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
-    return exc
 
 
 def warehouses(deps: Deps) -> list[str] | None:
