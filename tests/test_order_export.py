@@ -283,3 +283,28 @@ async def test_cli_export_report_and_status_column(client, settings, worker, tg_
     assert code == 0 and bad["number"] in out and good["number"] not in out
     code, out, _ = await run_cli(settings, tmp_path, "orders", "show", bad["number"], "--json")
     assert code == 0 and [a["outcome"] for a in json.loads(out)["attempt_history"]] == ["failed"]
+
+
+async def test_same_new_customer_exported_by_two_workers_at_once_makes_one_customer(settings, store, tg_sim, f360_sim):
+    """Two workers (each its own activities, clients and in-process locks) sharing one status store export two
+    orders of one new e-mail at the same moment, TotalGest answering slowly: one customer, both orders on it."""
+    from tgflow.activities import Deps
+    from tgflow.activities.orders import OrderActivities
+    from tgflow.contracts.orders import ExportActivityInput
+
+    email = f"twice.{uuid.uuid4().hex[:6]}@example.ch"
+    ids = [f360_sim.sim.create_order(email=email)["id"] for _ in range(2)]
+    tg_sim.sim.set_faults(slow_ms=150)  # look-up and create overlap between the two workers without the claim
+    workers = [Deps(settings, store), Deps(settings, store)]
+    try:
+        results = await asyncio.gather(*(OrderActivities(deps).export_order(
+            ExportActivityInput(shop_id=SHOP, f360_order_id=order_id)) for deps, order_id in zip(workers, ids)))
+    finally:
+        tg_sim.sim.set_faults()
+        for deps in workers:
+            await deps.aclose()
+    customers = [c for c in tg_sim.sim.customers() if c["email"] == email]
+    assert len(customers) == 1, customers
+    assert [r.tg_customer_id for r in results] == [customers[0]["id"]] * 2
+    assert sorted(o["external_ref"] for o in tg_sim.sim.orders()
+                  if o["customer_id"] == customers[0]["id"]) == sorted(r.f360_number for r in results)

@@ -81,3 +81,25 @@ def test_alert_rows_fire_once_repeat_when_due_and_resolve_once(any_store):
     row = astore.list_alerts(any_store, "S")[0]
     assert row.active is False and row.since == t0 and row.resolved_at == t0 + timedelta(hours=26)
     assert astore.list_alerts(any_store, "other") == []
+
+
+def test_a_customer_claim_is_had_by_one_holder_until_released_or_lapsed(any_store):
+    from tgflow.store.claims import release_customer_claim, take_customer_claim
+    from tgflow.store.models import CustomerClaim
+
+    take = take_customer_claim
+    assert take(any_store, "1001", "d1", "F360-1", 30)
+    assert not take(any_store, "1001", "d1", "F360-2", 30)  # another export waits
+    assert take(any_store, "1002", "d1", "F360-2", 30) and take(any_store, "1001", "d2", "F360-2", 30)  # other keys
+    assert take(any_store, "1001", "d1", "F360-1", 30)  # the holder's retry has it again
+    release_customer_claim(any_store, "1001", "d1", "F360-2")  # not the holder: nothing happens
+    assert not take(any_store, "1001", "d1", "F360-2", 30)
+    release_customer_claim(any_store, "1001", "d1", "F360-1")
+    assert take(any_store, "1001", "d1", "F360-2", 30)
+
+    with any_store.session() as s:  # its export died: the claim lapses
+        claim = s.get(CustomerClaim, ("1001", "d1"))
+        claim.expires_at = utcnow() - timedelta(seconds=1)
+        s.add(claim)
+    assert take(any_store, "1001", "d1", "F360-3", 30)
+    assert not take(any_store, "1001", "d1", "F360-2", 30)

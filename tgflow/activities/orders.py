@@ -25,11 +25,12 @@ data themselves; nothing personal goes into their inputs, results or error messa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Literal, TypeVar
@@ -69,6 +70,7 @@ from tgflow.contracts.orders import (
 )
 from tgflow.mapping.orders import MappingError, explain_rejection, map_order
 from tgflow.store import adjustments as astore
+from tgflow.store import claims
 from tgflow.store import orders as ostore
 from tgflow.store.models import utcnow
 
@@ -77,6 +79,12 @@ T = TypeVar("T")
 
 #: TotalGest's payment codes, VAT rates and currency are re-read after this long.
 REFERENCE_TTL_SECONDS = 60.0
+#: The claim on a customer's e-mail (``store.claims``): how long it holds if its export dies, how long another
+#: export waits for it before going on without it (then the lowest-id rule still joins its orders), how often
+#: it asks meanwhile.
+CUSTOMER_CLAIM_TTL_SECONDS = 30.0
+CUSTOMER_CLAIM_WAIT_SECONDS = 5.0
+CUSTOMER_CLAIM_POLL_SECONDS = 0.05
 #: Framework360 keeps at most this much of a status message.
 MAX_STATUS_MESSAGE = 500
 CANCELLED_BEFORE_EXPORT = "cancelled in the shop before export"
@@ -184,15 +192,18 @@ class OrderActivities:
 
         TotalGest does not enforce unique e-mails, so find-then-create is racy. Two defences:
 
-        * inside this worker, exports of the same e-mail are serialized by an asyncio lock keyed by
-          the e-mail's hash (activities of one worker share its event loop), so the second export
-          finds the customer the first one created;
-        * across workers (or after a create whose response was lost and raced another export),
-          the customer list is read again after creating, and every export uses the customer with
-          the LOWEST id, so all orders of that e-mail land on the same customer.
+        * exports of the same e-mail take turns: inside this worker by an asyncio lock keyed by the
+          e-mail's hash (activities of one worker share its event loop), across the workers that share
+          the status store by a claim on that hash (``store.claims``), so the second export finds the
+          customer the first one created;
+        * should that fail (a claim not had within ``CUSTOMER_CLAIM_WAIT_SECONDS``, or a create whose
+          response was lost and raced another export), the customer list is read again after creating,
+          and every export uses the customer with the LOWEST id, so all orders of that e-mail land on
+          the same customer.
         """
         email = customer.email
-        async with self._lock("customer:" + _digest(email.lower())):
+        digest = _digest(email.lower())
+        async with self._lock("customer:" + digest), self._customer_claim(digest, number):
             found = await api_call(lambda: tg.find_customers(email), what="looking up the customer", number=number)
             if not found:
                 async def lookup() -> list | None:
@@ -207,6 +218,25 @@ class OrderActivities:
                     raise ApplicationError(f"order {number}: the customer just created is not found yet",
                                            type="CustomerNotVisible")
             return min(c.id for c in found)
+
+    @contextlib.asynccontextmanager
+    async def _customer_claim(self, digest: str, number: str) -> AsyncIterator[None]:
+        """Hold the store's claim on this e-mail digest, waiting a little for another worker's export to be done
+        with it. The holder is the order number, so a retry of an export that died holding it takes it over."""
+        deps, shop = self.deps, self.deps.shop_id
+        deadline = time.monotonic() + CUSTOMER_CLAIM_WAIT_SECONDS
+        while not (taken := await deps.db(claims.take_customer_claim, deps.store, shop, digest, number,
+                                          CUSTOMER_CLAIM_TTL_SECONDS)):
+            if time.monotonic() >= deadline:
+                log.warning("order %s: another export kept its customer's e-mail claimed for %.0f s; going on "
+                            "without the claim", number, CUSTOMER_CLAIM_WAIT_SECONDS)
+                break
+            await asyncio.sleep(CUSTOMER_CLAIM_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            if taken:
+                await deps.db(claims.release_customer_claim, deps.store, shop, digest, number)
 
     async def _fetch(self, order_id: int) -> Order:
         async def get() -> Order:

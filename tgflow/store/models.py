@@ -278,3 +278,18 @@ class ConsoleUser(SQLModel, table=True):
     password_hash: str
     created_at: datetime | None = _when()
     updated_at: datetime | None = _when()
+
+
+class CustomerClaim(SQLModel, table=True):
+    """Which export may look up and create the TotalGest customer of one e-mail right now.
+
+    TotalGest does not keep e-mails unique, so two workers creating the same new customer at once would
+    make two. Workers that share this store take the claim first (``tgflow.store.claims``); the e-mail is
+    kept only as a digest. A claim left by a worker that died lapses at ``expires_at``."""
+
+    __tablename__ = "customer_claim"
+
+    shop_id: str = Field(primary_key=True)
+    email_digest: str = Field(primary_key=True)
+    holder: str
+    expires_at: datetime = _when(nullable=False)
