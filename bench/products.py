@@ -55,7 +55,7 @@ class FullResult:
     status_sets: int = 0
     floor_status_sets: int = 0
     #: CPU seconds each process spent during the run (the worker's and the floor script's own, the simulators', the
-    #: Temporal server's): with 2 cores, the wall time cannot go below their sum / 2.
+    #: Temporal server's): the run's wall time cannot go below their sum / the machine's cores.
     cpu: dict[str, float] = field(default_factory=dict)
     floor_cpu: dict[str, float] = field(default_factory=dict)
 

@@ -1,7 +1,7 @@
 """Claims on a customer's e-mail: one export at a time looks up and creates that TotalGest customer, across
 every worker that shares this status database (TotalGest does not keep e-mails unique).
 
-Portable SQL (SQLite and PostgreSQL), one statement each: taking a claim is an UPDATE of a lapsed claim or of
+Portable SQL (SQLite and PostgreSQL), one transaction each: taking a claim is an UPDATE of a lapsed claim or of
 one this holder already has, else an INSERT that a live claim of someone else refuses by its primary key."""
 
 from __future__ import annotations
